@@ -1,0 +1,122 @@
+import Foundation
+
+/// `sim run`: replay a trace on a device with a policy set and print the report.
+public enum RunCommand {
+    public static let options: [OptionSpec] = [
+        OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see ../shared/docs/trace-format.md)"),
+        OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
+        OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
+        OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
+        OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
+        OptionSpec("cache", value: "SPEC", "all-resident | none | lru-per-layer:N | lru-global:N | ...:total=N | ...:bytes=6GiB | ...:fit", default: "lru-per-layer:fit"),
+        OptionSpec("gating", value: "NAME", "gating policy: \(GatingRegistry.entries.map(\.name).joined(separator: ", "))", default: "topk"),
+        OptionSpec("prefetch", value: "NAME", "prefetch policy: \(PrefetchRegistry.entries.map(\.name).joined(separator: ", "))", default: "none"),
+        OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
+        OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
+        OptionSpec("kv-reserve-tokens", value: "N", "KV-cache tokens kept free when sizing a `fit` cache", default: "\(SimulationConfig.defaultKVReserveTokens)"),
+        OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
+        OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
+        OptionSpec("json", "print the report as JSON"),
+        OptionSpec("csv", "print the report as one CSV header line and one data line"),
+        OptionSpec("help", "show this help"),
+    ]
+
+    public static let help = """
+    Usage: sim [run] --trace FILE [--hardware NAME] [options]
+
+    Replays a recorded gating trace through a discrete-event model of MoE inference with offloaded experts
+    and reports decode speed, time to first token, cache hit rate, bytes over the host link and GPU stalls.
+
+    Options:
+    \(ArgumentParser.help(options))
+    Units: seconds, bytes (binary prefixes: GiB = 2^30), bytes/s; rates are fractions.
+
+    Examples:
+      sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
+      sim --hardware a100-80g --quant hqq4 --cache lru-global:128 --trace FILE --json
+      sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --baseline "cache=none" --trace FILE
+      sim --hardware t4 --runtime tuned --prefetch oracle-next-layer --trace FILE --csv
+    """
+
+    /// The policy set a run uses (what `--baseline` changes).
+    struct PolicySet {
+        var quant: String?
+        var runtime: String
+        var cache: String
+        var gating: String
+        var prefetch: String
+
+        mutating func apply(_ text: String) throws {
+            let items = text.split(whereSeparator: { $0 == " " || $0 == ";" }).map(String.init)
+            guard !items.isEmpty else { throw MoESimError(field: "--baseline", "empty policy set", hint: "e.g. \"cache=none\"") }
+            for item in items {
+                let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw MoESimError(field: "--baseline", "expected key=value, found '\(item)'", hint: "keys: cache, prefetch, gating, runtime, quant") }
+                switch kv[0] {
+                case "cache": cache = kv[1]
+                case "prefetch": prefetch = kv[1]
+                case "gating": gating = kv[1]
+                case "runtime": runtime = kv[1]
+                case "quant": quant = kv[1]
+                default: throw MoESimError(field: "--baseline", "unknown key '\(kv[0])'", hint: "keys: cache, prefetch, gating, runtime, quant")
+                }
+            }
+        }
+
+        var summary: String { "cache=\(cache) prefetch=\(prefetch) gating=\(gating) runtime=\(runtime)" + (quant.map { " quant=\($0)" } ?? "") }
+    }
+
+    public static func run(_ arguments: [String], out: inout String) throws {
+        let args = try ArgumentParser.parse(arguments, options: options)
+        if args.has("help") { out += help + "\n"; return }
+        guard args.positionals.isEmpty else {
+            throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim --help`")
+        }
+        guard let tracePath = args.value("trace") else {
+            throw MoESimError(field: "--trace", "a trace file is required", hint: "e.g. --trace traces/mixtral-8x7b-synth.moetrace.jsonl; see `sim --help`")
+        }
+        guard !(args.has("json") && args.has("csv")) else { throw MoESimError("--json and --csv exclude each other") }
+        guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
+            throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
+        }
+        guard let fill = ExpertCache.InitialFill(rawValue: args.value("initial-fill") ?? "highest-index") else {
+            throw MoESimError(field: "--initial-fill", "expected highest-index or empty, found '\(args.value("initial-fill")!)'")
+        }
+        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090")
+        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
+        let allowWider = args.has("allow-wider-cells")
+
+        // The header names the model; read it once up front.
+        let header = try TraceReader(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
+        let model = try ModelCatalog.resolve(args.value("model") ?? header.model)
+        var policies = PolicySet(quant: args.value("quant"), runtime: args.value("runtime") ?? "hf-eager",
+                                 cache: args.value("cache") ?? "lru-per-layer:fit", gating: args.value("gating") ?? "topk",
+                                 prefetch: args.value("prefetch") ?? "none")
+
+        func simulate(_ p: PolicySet) throws -> Report {
+            let config = SimulationConfig(hardware: hardware, model: model,
+                                          quantization: try QuantizationCatalog.resolve(p.quant ?? model.defaultQuantization),
+                                          runtime: try RuntimeCatalog.resolve(p.runtime), cache: try CacheSpec.parse(p.cache),
+                                          gating: p.gating, prefetch: p.prefetch, missingCells: missing, initialFill: fill,
+                                          kvReserveTokens: kvReserve)
+            let simulation = try Simulation(config: config)
+            let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
+            return try simulation.run(source)
+        }
+
+        let report = try simulate(policies)
+        var baseline: Report?
+        if let set = args.value("baseline") {
+            try policies.apply(set)
+            baseline = try simulate(policies)
+        }
+        if args.has("json") {
+            out += ReportFormatter.json(report, baseline: baseline, baselineSet: args.value("baseline"))
+        } else if args.has("csv") {
+            out += ReportFormatter.csv(report, baseline: baseline)
+        } else {
+            out += ReportFormatter.text(report, hardware: hardware)
+            if let baseline { out += ReportFormatter.speedupText(report, baseline: baseline, set: args.value("baseline")!) }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+/// Turns work into seconds for one hardware profile, model, quantization and runtime.
+///
+/// Every GPU step is a roofline: max(bytes moved / achieved memory bandwidth, flops / achieved tensor
+/// throughput) plus the runtime's fixed overhead for that step. Decode is memory-bound, prefill
+/// compute-bound; the roofline covers both without a special case.
+public struct CostModel: Sendable {
+    public let hardware: HardwareProfile
+    public let model: ModelSpec
+    public let quantization: Quantization
+    public let runtime: RuntimeProfile
+
+    public let memoryBandwidthBytesPerSecond: Double
+    public let flopsPerSecond: Double
+    public let expertBytes: Int
+    /// Transfer units of one expert: one entry, or one per matrix with sub-matrix pipelining.
+    public let expertPartBytes: [Int]
+    /// Bytes an expert's compute reads: its stored bytes, plus writing and reading an fp16 copy if dequantization is not fused.
+    public let expertComputeBytes: Double
+    public let sharedExpertComputeBytes: Double
+    public let attentionWeightBytesPerLayer: Double
+    public let kvBytesPerTokenPerLayer: Double
+    public let residentWeightBytes: Int
+    public let kvCacheBytesPerToken: Int
+
+    // Scalars the per-event paths use, computed once.
+    let perLayerOverheadSeconds: Double
+    let perExpertOverheadSeconds: Double
+    let perPassOverheadSeconds: Double
+    let expertFlopsPerToken: Double
+    let sharedExperts: Double
+    let sharedExpertFlopsPerToken: Double
+    let attentionWeightFlopsPerToken: Double
+    let attentionScoreFlopsPerPosition: Double
+    let denseFFNBytes: Double
+    let denseFFNFlopsPerToken: Double
+    let lmHeadBytes: Double
+    let lmHeadFlopsPerToken: Double
+    /// Share of an expert's compute that belongs to each transfer part (by bytes).
+    let expertPartShares: [Double]
+
+    static let flopsPerMultiplyAdd = 2.0
+    /// QK^T and AV, each a multiply-add per head dimension and attended position.
+    static let attentionMatmuls = 2.0
+    static let fp16Bytes = 2.0
+
+    public init(hardware: HardwareProfile, model: ModelSpec, quantization: Quantization, runtime: RuntimeProfile) {
+        self.hardware = hardware
+        self.model = model
+        self.quantization = quantization
+        self.runtime = runtime
+        memoryBandwidthBytesPerSecond = hardware.effectiveMemoryBandwidthBytesPerSecond
+        flopsPerSecond = hardware.effectiveFP16FlopsPerSecond
+        expertBytes = quantization.expertBytes(model)
+        let matrixBytes = quantization.expertMatrixBytes(model)
+        expertPartBytes = runtime.subMatrixPipelining.value ? matrixBytes : [expertBytes]
+        let needsFP16Copy = quantization.expertFormat.isQuantized && !runtime.fusedDequant.value
+        // An unfused dequantization writes an fp16 copy of the weights and the matmul reads it back.
+        let fp16CopyTraffic = 2 * CostModel.fp16Bytes
+        expertComputeBytes = Double(expertBytes) + (needsFP16Copy ? fp16CopyTraffic * Double(model.expertParams) : 0)
+        sharedExpertComputeBytes = Double(quantization.sharedExpertBytes(model)) + (needsFP16Copy ? fp16CopyTraffic * Double(model.sharedExpertParams) : 0)
+        attentionWeightBytesPerLayer = Double(quantization.attentionBytesPerLayer(model))
+            + CostModel.fp16Bytes * Double(model.routerParamsPerLayer + model.normParamsPerLayer)
+        kvBytesPerTokenPerLayer = Double(model.attention.kvCacheElementsPerToken * Quantization.kvCacheBytesPerElement)
+        residentWeightBytes = quantization.residentWeightBytes(model)
+        kvCacheBytesPerToken = quantization.kvCacheBytesPerToken(model)
+
+        perLayerOverheadSeconds = runtime.perLayerOverheadSeconds.value
+        perExpertOverheadSeconds = runtime.perExpertOverheadSeconds.value
+        perPassOverheadSeconds = runtime.perPassOverheadSeconds.value
+        expertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.expertParams)
+        sharedExperts = Double(model.sharedExperts)
+        sharedExpertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.sharedExpertParams)
+        attentionWeightFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.attention.paramsPerLayer + model.routerParamsPerLayer)
+        attentionScoreFlopsPerPosition = CostModel.attentionMatmuls * CostModel.flopsPerMultiplyAdd * Double(model.attention.heads * model.attention.headDim)
+        denseFFNBytes = Double(quantization.expertFormat.bytes(inFeatures: model.hiddenSize, outFeatures: max(1, model.denseFFNParams / model.hiddenSize)))
+        denseFFNFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.denseFFNParams)
+        let lmHeadParams = model.lmHeadParams > 0 ? model.lmHeadParams : model.embeddingParams
+        lmHeadBytes = CostModel.fp16Bytes * Double(lmHeadParams)
+        lmHeadFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(lmHeadParams)
+        expertPartShares = expertPartBytes.map { Double($0) / Double(quantization.expertBytes(model)) }
+    }
+
+    @inline(__always) func roofline(bytes: Double, flops: Double) -> Double {
+        max(bytes / memoryBandwidthBytesPerSecond, flops / flopsPerSecond)
+    }
+
+    /// Attention, router and norms of one layer for a pass of `queryTokens` tokens that together attend to
+    /// `attendedPositions` positions and read `kvTokensRead` cached tokens.
+    public func attentionSeconds(queryTokens: Int, attendedPositions: Int, kvTokensRead: Int) -> Double {
+        let q = Double(queryTokens)
+        let bytes = attentionWeightBytesPerLayer + kvBytesPerTokenPerLayer * (Double(kvTokensRead) + q)
+        let flops = attentionWeightFlopsPerToken * q + attentionScoreFlopsPerPosition * Double(attendedPositions)
+        return perLayerOverheadSeconds + roofline(bytes: bytes, flops: flops)
+    }
+
+    /// One routed expert applied to `tokens` tokens (whole expert).
+    public func expertSeconds(tokens: Int) -> Double {
+        perExpertOverheadSeconds + roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens))
+    }
+
+    /// The share of `expertSeconds` spent on transfer part `part` (proportional to its bytes); the fixed
+    /// overhead is paid with the first part.
+    public func expertPartSeconds(tokens: Int, part: Int) -> Double {
+        if expertPartShares.count == 1 { return expertSeconds(tokens: tokens) }
+        let work = roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens)) * expertPartShares[part]
+        return (part == 0 ? perExpertOverheadSeconds : 0) + work
+    }
+
+    /// All shared experts of one layer (always resident).
+    public func sharedExpertsSeconds(tokens: Int) -> Double {
+        guard sharedExperts > 0 else { return 0 }
+        return perExpertOverheadSeconds * sharedExperts
+            + roofline(bytes: sharedExpertComputeBytes * sharedExperts, flops: sharedExpertFlopsPerToken * sharedExperts * Double(tokens))
+    }
+
+    /// The dense FFN of a non-MoE layer (DeepSeek-V2-Lite's first layer).
+    public func denseFFNSeconds(tokens: Int) -> Double {
+        perExpertOverheadSeconds + roofline(bytes: denseFFNBytes, flops: denseFFNFlopsPerToken * Double(tokens))
+    }
+
+    /// Work once per pass: LM head for the tokens that need logits, plus the runtime's per-pass overhead.
+    public func passOverheadSeconds(logitTokens: Int) -> Double {
+        perPassOverheadSeconds + roofline(bytes: lmHeadBytes, flops: lmHeadFlopsPerToken * Double(logitTokens))
+    }
+
+    /// The floor of a decode token with every expert resident: what compute alone costs.
+    public func allResidentDecodeFloorSeconds(contextLength: Int) -> Double {
+        var total = passOverheadSeconds(logitTokens: 1)
+        for layer in 0..<model.totalLayers {
+            let ctx = attendedContext(layer: layer, contextLength: contextLength)
+            total += attentionSeconds(queryTokens: 1, attendedPositions: ctx, kvTokensRead: ctx - 1)
+        }
+        total += Double(model.denseLayers) * denseFFNSeconds(tokens: 1)
+        total += Double(model.moeLayers) * (sharedExpertsSeconds(tokens: 1) + Double(model.topK) * expertSeconds(tokens: 1))
+        return total
+    }
+
+    /// Positions a token at `contextLength` attends to in `layer` (sliding-window layers cap it).
+    @inline(__always) public func attendedContext(layer: Int, contextLength: Int) -> Int {
+        if let w = model.attention.slidingWindow, w.layersEveryN > 0, layer % w.layersEveryN == 0 {
+            return min(contextLength, w.window)
+        }
+        return contextLength
+    }
+}

@@ -1,0 +1,388 @@
+import Foundation
+
+/// One simulation run: a discrete-event simulation of MoE inference with offloaded experts.
+///
+/// Resources (SimPy's word): the GPU compute stream, and DMA channels for host-to-device and device-to-host
+/// copies (one shared channel when the device has a single copy engine). Transfers are served FIFO by their
+/// channel and signal completion through the event queue. The forward pass is the process: it runs kernels on
+/// the compute stream in order and, when the next kernel needs weights that have not arrived, it lets simulated
+/// time run (processing events) until they do. That wait is the GPU stall the report shows.
+///
+/// Per pass and MoE layer: attention (+router) on the GPU; at its end the router's choice is known, so gating
+/// picks experts, the cache is consulted (hits, prefetch hits, misses that evict and load on demand) and the
+/// prefetcher may issue speculative loads; then shared experts and the routed experts run, resident ones first,
+/// the rest in the order their weights arrive. Loads overlap with whatever compute precedes their use.
+public final class Simulation: PrefetchContext {
+    public let config: SimulationConfig
+    public let costs: CostModel
+    public let memory: MemoryPlan
+    public let layers: Int
+    public let experts: Int
+    public let cache: ExpertCache
+    let gating: GatingPolicy
+    let prefetcher: PrefetchPolicy
+    /// Transfer parts per expert (3 with sub-matrix pipelining, else 1).
+    let parts: Int
+    let writeBack: Bool
+
+    // Clock, events and channels.
+    public private(set) var now = 0.0
+    var events = EventQueue()
+    let channels: [TransferChannel]
+    let h2d: TransferChannel
+    let d2h: TransferChannel
+    let h2dBytesPerSecond: Double
+    let d2hBytesPerSecond: Double
+    let h2dBytesPerSecondDuringD2H: Double?
+    let transferSetupSeconds: Double
+    let linkName: String
+
+    // Per-expert state, indexed by key = layer * experts + expert.
+    /// When each transfer part of an expert's weights is on the device (`infinity` while in flight).
+    let partArrival: FixedArray<Double>
+    let inPrefetchBuffer: FixedArray<Bool>
+    let prefetchTargetLayer: FixedArray<Int32>
+    var prefetchBufferKeys: [Int32] = []
+    let prefetchBufferSlots: Int
+
+    // Scratch reused by every layer of every pass.
+    let selected: FixedArray<Int32>
+    let tokensPerExpert: FixedArray<Int32>
+    let weightPerExpert: FixedArray<Float>
+    let jobExperts: FixedArray<Int32>
+    let jobDone: FixedArray<Bool>
+    var currentPass = Pass()
+    var accessTime = 0
+    var weightsAreFull = false
+
+    // Metrics.
+    var metrics = RunMetrics()
+    var tokensSeenByRequest: [Int] = []
+    var requestStart: [Double] = []
+    var lastPassEnd = 0.0
+
+    public init(config: SimulationConfig) throws {
+        self.config = config
+        let model = config.model
+        costs = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
+        memory = try MemoryPlan(config: config, costs: costs)
+        layers = model.moeLayers
+        experts = model.experts
+        guard let cacheEntry = CachePolicyRegistry.entry(named: config.cache.policy) else {
+            throw MoESimError(field: "--cache", "unknown cache policy '\(config.cache.policy)'")
+        }
+        cache = ExpertCache(layers: layers, experts: experts, layout: config.cache.layout, capacities: memory.cacheCapacities, factory: cacheEntry.make)
+        // All-resident means every expert is on the device from the start, whatever the fill option says.
+        cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
+        gating = try GatingRegistry.make(config.gating)
+        prefetcher = try PrefetchRegistry.make(config.prefetch)
+        parts = costs.expertPartBytes.count
+
+        let hardware = config.hardware
+        switch hardware.offloadTier {
+        case .host:
+            let link = hardware.hostLink!
+            linkName = link.name
+            h2dBytesPerSecond = link.h2dBytesPerSecond.value
+            d2hBytesPerSecond = link.d2hBytesPerSecond.value
+            transferSetupSeconds = link.setupLatencySeconds.value
+            h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H?.value : nil
+            writeBack = config.runtime.writeBackOnEvict.value
+            h2d = TransferChannel(name: "H2D")
+            d2h = link.copyEngines.value >= 2 ? TransferChannel(name: "D2H") : h2d
+        case .storage:
+            // Unified memory: experts are read from storage into device memory; weights there are never written back.
+            let storage = hardware.storage!
+            linkName = storage.name
+            h2dBytesPerSecond = storage.readBytesPerSecond.value
+            d2hBytesPerSecond = storage.readBytesPerSecond.value
+            transferSetupSeconds = storage.setupLatencySeconds.value
+            h2dBytesPerSecondDuringD2H = nil
+            writeBack = false
+            h2d = TransferChannel(name: "storage read")
+            d2h = h2d
+        }
+        channels = d2h === h2d ? [h2d] : [h2d, d2h]
+
+        let keys = layers * experts
+        partArrival = FixedArray(repeating: 0, count: keys * parts)
+        inPrefetchBuffer = FixedArray(repeating: false, count: keys)
+        prefetchTargetLayer = FixedArray(repeating: -1, count: keys)
+        prefetchBufferSlots = config.runtime.maxInFlightTransfers.value
+        selected = FixedArray(repeating: 0, count: experts)
+        tokensPerExpert = FixedArray(repeating: 0, count: experts)
+        weightPerExpert = FixedArray(repeating: 0, count: experts)
+        jobExperts = FixedArray(repeating: 0, count: experts)
+        jobDone = FixedArray(repeating: false, count: experts)
+        metrics.prepare(layers: layers)
+    }
+
+    /// Checks that a trace fits this model before replaying it.
+    public func checkCompatible(with header: TraceHeader, file: String) throws {
+        let model = config.model
+        func mismatch(_ field: String, _ traceValue: Int, _ modelValue: Int) -> MoESimError {
+            MoESimError(file: file, line: header.lineNumber, field: field,
+                        "the trace has \(traceValue) but model '\(model.name)' has \(modelValue)",
+                        hint: "the header says model \"\(header.model)\"; pick the matching --model")
+        }
+        guard header.layers == model.moeLayers else { throw mismatch("layers", header.layers, model.moeLayers) }
+        guard header.experts == model.experts else { throw mismatch("experts", header.experts, model.experts) }
+        guard header.topK == model.topK else { throw mismatch("top_k", header.topK, model.topK) }
+        guard header.sharedExperts == model.sharedExperts else { throw mismatch("shared_experts", header.sharedExperts, model.sharedExperts) }
+    }
+
+    // MARK: Running
+
+    /// Replays every pass of `source` back to back (batch-1 offline replay) and reports.
+    public func run(_ source: PassSource) throws -> Report {
+        try checkCompatible(with: source.header, file: source.sourceName)
+        weightsAreFull = source.header.weights == .full
+        while try source.nextPass(into: &currentPass) {
+            try execute(currentPass, requests: source.requests)
+        }
+        finish()
+        return makeReport(source: source)
+    }
+
+    /// Runs one pass starting when the previous one ended.
+    func execute(_ pass: Pass, requests: [RequestInfo]) throws {
+        let passStart = lastPassEnd
+        advance(to: passStart)
+        while requestStart.count <= pass.request { requestStart.append(-1) }
+        if requestStart[pass.request] < 0 { requestStart[pass.request] = passStart }
+        try trackKVCache(pass, requests: requests)
+
+        var gpuFree = passStart
+        var attended = 0
+        var kvRead = 0
+        let denseLayers = config.model.denseLayers
+        let n = pass.tokenCount
+        func attention(_ transformerLayer: Int) -> Double {
+            attended = 0
+            kvRead = 0
+            var longest = 0
+            for i in 0..<n {
+                let ctx = costs.attendedContext(layer: transformerLayer, contextLength: pass.contexts[i])
+                attended += ctx
+                longest = max(longest, ctx)
+            }
+            // Decode reads each token's cached context; a prefill batch streams its request's context once.
+            kvRead = pass.phase == .decode ? attended - n : max(0, longest - n)
+            return costs.attentionSeconds(queryTokens: n, attendedPositions: attended, kvTokensRead: kvRead)
+        }
+        for layer in 0..<denseLayers {
+            gpuFree += attention(layer) + costs.denseFFNSeconds(tokens: n)
+        }
+        for layer in 0..<layers {
+            gpuFree += attention(denseLayers + layer)
+            advance(to: gpuFree)
+            let jobs = route(pass, layer: layer)
+            prefetcher.afterRouting(layer: layer, context: self)
+            gpuFree += costs.sharedExpertsSeconds(tokens: n)
+            gpuFree = computeExperts(jobs: jobs, layer: layer, from: gpuFree)
+            discardUnusedPrefetches(targeting: layer)
+        }
+        let logitTokens = pass.phase == .decode ? n : 1
+        gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
+        lastPassEnd = gpuFree
+        metrics.recordPass(pass, start: passStart, end: gpuFree, requestStart: requestStart[pass.request],
+                           h2dBytesTotal: h2d.bytesByCause[Int(TransferCause.onDemand.rawValue)] + h2d.bytesByCause[Int(TransferCause.prefetch.rawValue)])
+    }
+
+    /// Gating and cache lookups for one layer of a pass; returns how many expert jobs it queued.
+    func route(_ pass: Pass, layer: Int) -> Int {
+        var jobs = 0
+        for t in 0..<pass.tokenCount {
+            let token = pass.tokens[t]
+            guard token.counts[layer] >= 0 else { continue }
+            let chosen = gating.select(token: token, layer: layer, into: selected)
+            metrics.recordRouting(chosen: chosen)
+            let weightBase = layer * token.weightsPerLayer
+            for i in 0..<chosen {
+                let e = Int(selected[i])
+                if tokensPerExpert[e] == 0 {
+                    jobExperts[jobs] = Int32(e)
+                    jobDone[jobs] = false
+                    jobs += 1
+                    weightPerExpert[e] = 0
+                }
+                tokensPerExpert[e] += 1
+                if token.weightsPerLayer > 0 { weightPerExpert[e] += routerWeight(token, layer: layer, expert: e, weightBase: weightBase) }
+            }
+        }
+        for j in 0..<jobs { access(layer: layer, expert: Int(jobExperts[j])) }
+        return jobs
+    }
+
+    /// The router weight of `expert` for this token: indexed by expert id in `full` traces, by list position in `topk` ones.
+    @inline(__always) func routerWeight(_ token: TokenRecord, layer: Int, expert: Int, weightBase: Int) -> Float {
+        if weightsAreFull { return token.weights[weightBase + expert] }
+        let base = layer * token.slotsPerLayer
+        for j in 0..<Int(token.counts[layer]) where token.experts[base + j] == Int32(expert) { return token.weights[weightBase + j] }
+        return 0
+    }
+
+    /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
+    func access(layer: Int, expert: Int) {
+        let key = layer * experts + expert
+        let group = cache.group(ofLayer: layer)
+        let context = AccessContext(time: accessTime, weight: weightPerExpert[expert])
+        accessTime += 1
+        if group.contains(key) {
+            group.touch(key, context: context)
+            metrics.recordAccess(layer: layer, hit: true)
+            return
+        }
+        metrics.recordAccess(layer: layer, hit: false)
+        if inPrefetchBuffer[key] {
+            inPrefetchBuffer[key] = false
+            prefetchBufferKeys.removeAll { $0 == Int32(key) }
+            metrics.prefetchUseful += 1
+            if partArrival[key * parts + parts - 1] > now { metrics.prefetchLate += 1 }
+            admit(key, group: group, context: context)
+            return
+        }
+        admit(key, group: group, context: context)
+        metrics.onDemandLoads += 1
+        load(key, cause: .onDemand)
+    }
+
+    func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) {
+        if case let .admitted(evicted?) = group.insert(key, context: context), writeBack {
+            enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h)
+        }
+    }
+
+    func load(_ key: Int, cause: TransferCause) {
+        for p in 0..<parts {
+            partArrival[key * parts + p] = .infinity
+            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false), on: h2d)
+        }
+    }
+
+    /// Runs the layer's expert jobs on the compute stream: any job whose weights have arrived goes first,
+    /// in access order; when none has, the stream waits for the next arrival.
+    func computeExperts(jobs: Int, layer: Int, from start: Double) -> Double {
+        var gpuFree = start
+        var remaining = jobs
+        while remaining > 0 {
+            advance(to: gpuFree)
+            let horizon = max(gpuFree, now)
+            var pick = -1
+            for j in 0..<jobs where !jobDone[j] {
+                if partArrival[(layer * experts + Int(jobExperts[j])) * parts] <= horizon { pick = j; break }
+            }
+            if pick < 0 {
+                precondition(!events.isEmpty, "internal error: the GPU waits for weights no transfer will deliver")
+                processNextEvent()
+                continue
+            }
+            let e = Int(jobExperts[pick])
+            let key = layer * experts + e
+            let tokens = Int(tokensPerExpert[e])
+            for p in 0..<parts {
+                let index = key * parts + p
+                while partArrival[index] == .infinity {
+                    precondition(!events.isEmpty, "internal error: the GPU waits for weights no transfer will deliver")
+                    processNextEvent()
+                }
+                let ready = max(gpuFree, partArrival[index])
+                metrics.gpuStallSeconds += ready - gpuFree
+                gpuFree = ready + costs.expertPartSeconds(tokens: tokens, part: p)
+            }
+            jobDone[pick] = true
+            tokensPerExpert[e] = 0
+            remaining -= 1
+        }
+        return gpuFree
+    }
+
+    func discardUnusedPrefetches(targeting layer: Int) {
+        guard !prefetchBufferKeys.isEmpty else { return }
+        prefetchBufferKeys.removeAll { key in
+            guard prefetchTargetLayer[Int(key)] == Int32(layer) else { return false }
+            inPrefetchBuffer[Int(key)] = false
+            metrics.prefetchWastedBytes += Double(costs.expertBytes)
+            return true
+        }
+    }
+
+    func trackKVCache(_ pass: Pass, requests: [RequestInfo]) throws {
+        var longest = 0
+        for i in 0..<pass.tokenCount { longest = max(longest, pass.contexts[i]) }
+        // Batch-1 replay keeps one request's KV cache at a time.
+        let kvBytes = Double(longest * costs.kvCacheBytesPerToken)
+        metrics.peakKVCacheBytes = max(metrics.peakKVCacheBytes, kvBytes)
+        let used = memory.residentWeightBytes + memory.expertCacheBytes + memory.transferBufferBytes + memory.runtimeReservedBytes + kvBytes
+        if used > memory.deviceCapacityBytes {
+            let id = pass.request < requests.count ? requests[pass.request].id : "#\(pass.request)"
+            throw MoESimError("out of device memory: request \"\(id)\" at context \(longest) needs \(ByteSize.format(kvBytes)) of KV cache, \(ByteSize.format(used)) in all of \(ByteSize.format(memory.deviceCapacityBytes))",
+                              hint: "use a smaller cache or raise --kv-reserve-tokens so `fit` leaves room")
+        }
+    }
+
+    // MARK: Events and channels
+
+    /// Processes every event up to time `t`, then moves the clock to `t`.
+    func advance(to t: Double) {
+        while let next = events.nextTime, next <= t { processNextEvent() }
+        if t > now { now = t }
+    }
+
+    func processNextEvent() {
+        guard let event = events.pop() else { return }
+        if event.time > now { now = event.time }
+        let channel = channels[Int(event.channel)]
+        let transfer = channel.finish()
+        if !transfer.toHost { partArrival[Int(transfer.key) * parts + Int(transfer.part)] = event.time }
+        startNext(on: channel, index: Int(event.channel))
+    }
+
+    func enqueue(_ transfer: Transfer, on channel: TransferChannel) {
+        channel.append(transfer)
+        startNext(on: channel, index: channel === h2d ? 0 : 1)
+    }
+
+    func startNext(on channel: TransferChannel, index: Int) {
+        guard channel.isIdle, let transfer = channel.dequeue() else { return }
+        var rate = transfer.toHost ? d2hBytesPerSecond : h2dBytesPerSecond
+        // Simultaneous traffic the other way slows H2D on links that contend (nvbandwidth #53, peers.md §3.2).
+        // The rate is fixed when the transfer starts.
+        if !transfer.toHost, let slower = h2dBytesPerSecondDuringD2H, d2h !== h2d, !d2h.isIdle { rate = slower }
+        let seconds = transferSetupSeconds + Double(transfer.bytes) / rate
+        channel.begin(transfer, at: now, seconds: seconds)
+        events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index))
+    }
+
+    /// Lets outstanding transfers finish (their time counts in the makespan).
+    func finish() {
+        while !events.isEmpty { processNextEvent() }
+        metrics.makespanSeconds = max(lastPassEnd, now)
+    }
+
+    // MARK: PrefetchContext
+
+    public var passTokens: ArraySlice<TokenRecord> { currentPass.validTokens }
+
+    public func isAvailable(layer: Int, expert: Int) -> Bool {
+        let key = layer * experts + expert
+        return cache.contains(key) || inPrefetchBuffer[key]
+    }
+
+    @discardableResult public func prefetch(layer: Int, expert: Int) -> Bool {
+        let key = layer * experts + expert
+        guard !cache.contains(key), !inPrefetchBuffer[key], prefetchBufferKeys.count < prefetchBufferSlots else { return false }
+        inPrefetchBuffer[key] = true
+        prefetchTargetLayer[key] = Int32(layer)
+        prefetchBufferKeys.append(Int32(key))
+        metrics.prefetchIssued += 1
+        load(key, cause: .prefetch)
+        return true
+    }
+
+    // MARK: Report
+
+    func makeReport(source: PassSource) -> Report {
+        metrics.report(simulation: self, source: source)
+    }
+}

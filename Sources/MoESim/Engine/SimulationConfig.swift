@@ -1,0 +1,66 @@
+/// Everything that defines a run, resolved: the profiles, the policies by name, and replay options.
+public struct SimulationConfig: Sendable {
+    public var hardware: HardwareProfile
+    public var model: ModelSpec
+    public var quantization: Quantization
+    public var runtime: RuntimeProfile
+    public var cache: CacheSpec
+    public var gating: String
+    public var prefetch: String
+    public var missingCells: MissingCellPolicy
+    public var initialFill: ExpertCache.InitialFill
+    /// KV-cache tokens set aside before sizing a `fit` cache (the longest context you expect).
+    public var kvReserveTokens: Int
+
+    public static let defaultKVReserveTokens = 4096
+
+    public init(hardware: HardwareProfile, model: ModelSpec, quantization: Quantization, runtime: RuntimeProfile,
+                cache: CacheSpec, gating: String = "topk", prefetch: String = "none", missingCells: MissingCellPolicy = .skip,
+                initialFill: ExpertCache.InitialFill = .highestIndex, kvReserveTokens: Int = SimulationConfig.defaultKVReserveTokens) {
+        self.hardware = hardware
+        self.model = model
+        self.quantization = quantization
+        self.runtime = runtime
+        self.cache = cache
+        self.gating = gating
+        self.prefetch = prefetch
+        self.missingCells = missingCells
+        self.initialFill = initialFill
+        self.kvReserveTokens = kvReserveTokens
+    }
+}
+
+/// How device memory is divided before the run starts. Checked up front: a cache that cannot fit is an error.
+public struct MemoryPlan: Sendable {
+    public var deviceCapacityBytes: Double
+    public var residentWeightBytes: Double
+    public var transferBufferBytes: Double
+    public var runtimeReservedBytes: Double
+    public var kvReserveBytes: Double
+    public var expertCacheBytes: Double
+    public var cacheCapacities: [Int]
+
+    public init(config: SimulationConfig, costs: CostModel) throws {
+        let model = config.model
+        deviceCapacityBytes = config.hardware.device.memoryBytes.value
+        residentWeightBytes = Double(costs.residentWeightBytes)
+        // Staging buffers for in-flight loads (mixtral-offloading/AdapMoE buffer pools) hold whole experts.
+        transferBufferBytes = Double(config.runtime.maxInFlightTransfers.value * costs.expertBytes)
+        runtimeReservedBytes = config.runtime.reservedDeviceBytes.value
+        kvReserveBytes = Double(config.kvReserveTokens * costs.kvCacheBytesPerToken)
+        let weightsAndBuffers = residentWeightBytes + transferBufferBytes + runtimeReservedBytes
+        if weightsAndBuffers > deviceCapacityBytes {
+            throw MoESimError(field: "--hardware", "the model's resident weights (\(ByteSize.format(residentWeightBytes))) plus transfer buffers and runtime reserve (\(ByteSize.format(transferBufferBytes + runtimeReservedBytes))) do not fit in \(ByteSize.format(deviceCapacityBytes)) on \(config.hardware.name)",
+                              hint: "try a smaller --quant or a larger device")
+        }
+        let free = deviceCapacityBytes - weightsAndBuffers - kvReserveBytes
+        cacheCapacities = try config.cache.resolve(layers: model.moeLayers, experts: model.experts, expertBytes: costs.expertBytes,
+                                                   freeBytes: max(0, free))
+        expertCacheBytes = Double(cacheCapacities.reduce(0, +) * costs.expertBytes)
+        if expertCacheBytes > 0 && expertCacheBytes > free {
+            throw MoESimError(field: "--cache",
+                              "the cache (\(cacheCapacities.reduce(0, +)) experts, \(ByteSize.format(expertCacheBytes))) is larger than the device memory left for it (\(ByteSize.format(max(0, free))) of \(ByteSize.format(deviceCapacityBytes)) on \(config.hardware.name), after \(ByteSize.format(residentWeightBytes)) resident weights, \(ByteSize.format(transferBufferBytes)) transfer buffers, \(ByteSize.format(runtimeReservedBytes)) runtime reserve and \(ByteSize.format(kvReserveBytes)) KV cache for \(config.kvReserveTokens) tokens)",
+                              hint: "use a smaller capacity, `fit`, a smaller --quant, or --kv-reserve-tokens")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+
+/// A device and the system around it, as a cost model sees them: memory, bandwidths, compute
+/// throughputs and the link experts travel over. Every figure carries its source (`Sourced`).
+/// Schema `moe-sim/hardware/1`; presets live in `Resources/hardware/`.
+public struct HardwareProfile: Codable, Sendable {
+    public var schema: String
+    public var name: String
+    public var aliases: [String]?
+    public var title: String
+    public var notes: String?
+    public var device: Device
+    /// Absent on unified-memory devices (Jetson): there, offloaded experts live on `storage`.
+    public var hostLink: HostLink?
+    public var host: Host
+    public var storage: Storage?
+    /// Where offloaded experts live: `host` memory (copied over `hostLink`) or `storage` (read into device memory).
+    public var offloadTier: OffloadTier
+
+    public enum OffloadTier: String, Codable, Sendable { case host, storage }
+
+    public struct Device: Codable, Sendable {
+        public var memoryBytes: Sourced<Double>
+        public var memoryBandwidthBytesPerSecond: Sourced<Double>
+        /// Fraction of the datasheet bandwidth real kernels reach (STREAM-like).
+        public var achievedMemoryBandwidthFraction: Sourced<Double>
+        /// Dense FP16/BF16 tensor throughput.
+        public var fp16FlopsPerSecond: Sourced<Double>
+        /// Dense INT8 tensor throughput.
+        public var int8OpsPerSecond: Sourced<Double>
+        /// Fraction of peak tensor throughput real GEMMs reach.
+        public var achievedComputeFraction: Sourced<Double>
+    }
+
+    public struct HostLink: Codable, Sendable {
+        public var name: String
+        /// Host-to-device bandwidth with pinned memory (measured, not theoretical).
+        public var h2dBytesPerSecond: Sourced<Double>
+        public var d2hBytesPerSecond: Sourced<Double>
+        /// Fixed cost of one transfer (driver call, DMA setup).
+        public var setupLatencySeconds: Sourced<Double>
+        /// Independent DMA engines: with 2 or more, H2D and D2H run at the same time.
+        public var copyEngines: Sourced<Double>
+        /// Whether simultaneous H2D and D2H traffic slow each other down.
+        public var bidirectionalContention: Sourced<Bool>
+        /// H2D bandwidth while a D2H transfer is active (required when `bidirectionalContention`).
+        public var h2dBytesPerSecondDuringD2H: Sourced<Double>?
+    }
+
+    public struct Host: Codable, Sendable {
+        public var memoryBytes: Sourced<Double>
+        public var memoryBandwidthBytesPerSecond: Sourced<Double>
+        public var cpuFlopsPerSecond: Sourced<Double>
+        public var cpuCores: Sourced<Double>
+    }
+
+    public struct Storage: Codable, Sendable {
+        public var name: String
+        public var readBytesPerSecond: Sourced<Double>
+        public var setupLatencySeconds: Sourced<Double>
+    }
+
+    // MARK: Derived figures used by the cost model
+
+    /// Memory bandwidth real kernels reach.
+    public var effectiveMemoryBandwidthBytesPerSecond: Double {
+        device.memoryBandwidthBytesPerSecond.value * device.achievedMemoryBandwidthFraction.value
+    }
+
+    public var effectiveFP16FlopsPerSecond: Double {
+        device.fp16FlopsPerSecond.value * device.achievedComputeFraction.value
+    }
+
+    public var effectiveInt8OpsPerSecond: Double {
+        device.int8OpsPerSecond.value * device.achievedComputeFraction.value
+    }
+
+    /// Every figure with its path, for `sim hardware show` and for validation.
+    public var figures: [(path: String, value: String, source: String, unconfirmed: Bool)] {
+        var out: [(String, String, String, Bool)] = []
+        func add<V>(_ path: String, _ f: Sourced<V>?) {
+            guard let f else { return }
+            out.append((path, "\(f.value)", f.source, f.unconfirmed ?? false))
+        }
+        add("device.memoryBytes", device.memoryBytes)
+        add("device.memoryBandwidthBytesPerSecond", device.memoryBandwidthBytesPerSecond)
+        add("device.achievedMemoryBandwidthFraction", device.achievedMemoryBandwidthFraction)
+        add("device.fp16FlopsPerSecond", device.fp16FlopsPerSecond)
+        add("device.int8OpsPerSecond", device.int8OpsPerSecond)
+        add("device.achievedComputeFraction", device.achievedComputeFraction)
+        if let link = hostLink {
+            add("hostLink.h2dBytesPerSecond", link.h2dBytesPerSecond)
+            add("hostLink.d2hBytesPerSecond", link.d2hBytesPerSecond)
+            add("hostLink.setupLatencySeconds", link.setupLatencySeconds)
+            add("hostLink.copyEngines", link.copyEngines)
+            add("hostLink.bidirectionalContention", link.bidirectionalContention)
+            add("hostLink.h2dBytesPerSecondDuringD2H", link.h2dBytesPerSecondDuringD2H)
+        }
+        add("host.memoryBytes", host.memoryBytes)
+        add("host.memoryBandwidthBytesPerSecond", host.memoryBandwidthBytesPerSecond)
+        add("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
+        add("host.cpuCores", host.cpuCores)
+        if let storage {
+            add("storage.readBytesPerSecond", storage.readBytesPerSecond)
+            add("storage.setupLatencySeconds", storage.setupLatencySeconds)
+        }
+        return out
+    }
+
+    /// Checks every rule a profile must meet; the error names the file and the field.
+    public func validate(file: String) throws {
+        guard schema == "moe-sim/hardware/1" else {
+            throw MoESimError(file: file, field: "schema", "expected \"moe-sim/hardware/1\", found \"\(schema)\"")
+        }
+        func positive(_ path: String, _ f: Sourced<Double>?) throws {
+            guard let f else { return }
+            guard f.value.isFinite, f.value > 0 else {
+                throw MoESimError(file: file, field: path + ".value", "must be a positive finite number, found \(f.value)")
+            }
+            guard !f.source.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw MoESimError(file: file, field: path + ".source", "every figure needs a source (URL or document)")
+            }
+        }
+        func fraction(_ path: String, _ f: Sourced<Double>) throws {
+            try positive(path, f)
+            guard f.value <= 1 else { throw MoESimError(file: file, field: path + ".value", "must be a fraction in (0, 1], found \(f.value)") }
+        }
+        try positive("device.memoryBytes", device.memoryBytes)
+        try positive("device.memoryBandwidthBytesPerSecond", device.memoryBandwidthBytesPerSecond)
+        try fraction("device.achievedMemoryBandwidthFraction", device.achievedMemoryBandwidthFraction)
+        try positive("device.fp16FlopsPerSecond", device.fp16FlopsPerSecond)
+        try positive("device.int8OpsPerSecond", device.int8OpsPerSecond)
+        try fraction("device.achievedComputeFraction", device.achievedComputeFraction)
+        try positive("host.memoryBytes", host.memoryBytes)
+        try positive("host.memoryBandwidthBytesPerSecond", host.memoryBandwidthBytesPerSecond)
+        try positive("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
+        try positive("host.cpuCores", host.cpuCores)
+        if let link = hostLink {
+            try positive("hostLink.h2dBytesPerSecond", link.h2dBytesPerSecond)
+            try positive("hostLink.d2hBytesPerSecond", link.d2hBytesPerSecond)
+            guard link.setupLatencySeconds.value.isFinite, link.setupLatencySeconds.value >= 0 else {
+                throw MoESimError(file: file, field: "hostLink.setupLatencySeconds.value", "must be a finite number >= 0")
+            }
+            try positive("hostLink.copyEngines", link.copyEngines)
+            guard link.copyEngines.value == link.copyEngines.value.rounded() else {
+                throw MoESimError(file: file, field: "hostLink.copyEngines.value", "must be a whole number")
+            }
+            if link.bidirectionalContention.value {
+                guard link.h2dBytesPerSecondDuringD2H != nil else {
+                    throw MoESimError(file: file, field: "hostLink.h2dBytesPerSecondDuringD2H",
+                                      "required when bidirectionalContention is true")
+                }
+                try positive("hostLink.h2dBytesPerSecondDuringD2H", link.h2dBytesPerSecondDuringD2H)
+            }
+        }
+        if let storage {
+            try positive("storage.readBytesPerSecond", storage.readBytesPerSecond)
+            guard storage.setupLatencySeconds.value.isFinite, storage.setupLatencySeconds.value >= 0 else {
+                throw MoESimError(file: file, field: "storage.setupLatencySeconds.value", "must be a finite number >= 0")
+            }
+        }
+        switch offloadTier {
+        case .host:
+            guard hostLink != nil else {
+                throw MoESimError(file: file, field: "offloadTier", "\"host\" needs a hostLink", hint: "use \"storage\" for unified-memory devices")
+            }
+        case .storage:
+            guard storage != nil else { throw MoESimError(file: file, field: "storage", "required when offloadTier is \"storage\"") }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+/// Everything one simulation run reports. Units are in the field names; rates are fractions in [0, 1].
+public struct Report: Codable, Sendable {
+    public struct Configuration: Codable, Sendable {
+        public var trace: String
+        public var hardware: String
+        public var model: String
+        public var quantization: String
+        public var runtime: String
+        public var cache: String
+        public var gating: String
+        public var prefetch: String
+        public var missingCells: String
+        public var initialFill: String
+        /// Where offloaded experts come from: "host" over the host link, or "storage".
+        public var offloadTier: String
+    }
+
+    public struct Sizes: Codable, Sendable {
+        public var expertBytes: Int
+        public var residentWeightBytes: Int
+        public var kvCacheBytesPerToken: Int
+        /// Experts the cache can hold, per layer (per-layer layout) or one total (global).
+        public var cacheCapacityExperts: [Int]
+        public var cacheCapacityTotalExperts: Int
+    }
+
+    public struct Decode: Codable, Sendable {
+        public var tokens: Int
+        public var seconds: Double
+        public var tokensPerSecond: Double?
+        public var latency: LatencySummary?
+    }
+
+    public struct Prefill: Codable, Sendable {
+        public var passes: Int
+        public var tokens: Int
+        public var seconds: Double
+        public var passLatency: LatencySummary?
+    }
+
+    public struct Cache: Codable, Sendable {
+        /// Expert accesses: one per distinct expert per pass and layer.
+        public var accesses: Int
+        public var hits: Int
+        public var hitRate: Double?
+        public var perLayerHitRate: [Double?]
+        /// Misses served by an expert already prefetched (not counted as hits).
+        public var prefetchHits: Int
+        public var onDemandLoads: Int
+    }
+
+    public struct Link: Codable, Sendable {
+        public var name: String
+        public var h2dBytes: Double
+        public var d2hBytes: Double
+        public var onDemandLoadBytes: Double
+        public var prefetchBytes: Double
+        public var writeBackBytes: Double
+        public var onDemandLoadsPerDecodeToken: Double?
+        public var h2dBytesPerDecodeToken: Double?
+        /// Busy time of the H2D channel over the run's makespan.
+        public var h2dBusyFraction: Double?
+        public var d2hBusyFraction: Double?
+    }
+
+    public struct Prefetch: Codable, Sendable {
+        public var issued: Int
+        public var useful: Int
+        /// Used, but arrived after the GPU needed it.
+        public var late: Int
+        public var wastedBytes: Double
+    }
+
+    public struct GPU: Codable, Sendable {
+        /// Time the compute stream waited for expert weights.
+        public var stallSeconds: Double
+        public var stallSecondsPerDecodeToken: Double?
+        public var busyFraction: Double?
+    }
+
+    public struct Memory: Codable, Sendable {
+        public var deviceCapacityBytes: Double
+        public var peakDeviceBytes: Double
+        public var residentWeightBytes: Double
+        public var expertCacheBytes: Double
+        public var transferBufferBytes: Double
+        public var peakKVCacheBytes: Double
+        public var runtimeReservedBytes: Double
+    }
+
+    public struct Routing: Codable, Sendable {
+        public var tokenLayers: Int
+        /// Routed experts run per recorded (token, layer) cell, after gating.
+        public var activatedExpertsPerTokenLayer: Double?
+        public var missingCells: Int
+    }
+
+    public var tool: String = "moe-sim"
+    public var configuration: Configuration
+    public var sizes: Sizes
+    public var makespanSeconds: Double
+    public var decode: Decode
+    public var prefill: Prefill
+    /// Time to first token over requests whose prefill is in the trace.
+    public var timeToFirstToken: LatencySummary?
+    public var cache: Cache
+    public var prefetch: Prefetch
+    public var link: Link
+    public var gpu: GPU
+    public var memory: Memory
+    public var routing: Routing
+    public var warnings: [String]
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Renders a `Report` for people (aligned text) and machines (JSON with sorted keys, CSV).
+public enum ReportFormatter {
+    static func ms(_ s: Double?) -> String { s.map { String(format: "%.2f ms", $0 * 1000) } ?? "n/a" }
+    static func seconds(_ s: Double?) -> String { s.map { $0 >= 1 ? String(format: "%.3f s", $0) : String(format: "%.2f ms", $0 * 1000) } ?? "n/a" }
+    static func percent(_ f: Double?) -> String { f.map { String(format: "%.1f %%", $0 * 100) } ?? "n/a" }
+    static func gb(_ bytes: Double?) -> String { bytes.map { String(format: "%.3f GB", $0 / 1e9) } ?? "n/a" }
+
+    /// Speedup of `report` over `baseline`: ratio of mean decode latencies, or of makespans when there is no decode.
+    public static func speedup(_ report: Report, over baseline: Report) -> Double? {
+        if let a = report.decode.latency?.meanSeconds, let b = baseline.decode.latency?.meanSeconds, a > 0 { return b / a }
+        return report.makespanSeconds > 0 ? baseline.makespanSeconds / report.makespanSeconds : nil
+    }
+
+    public static func text(_ r: Report, hardware: HardwareProfile) -> String {
+        let c = r.configuration
+        var out = "moe-sim: \(c.trace)\n"
+        out += "  hardware  \(c.hardware) (\(hardware.title))\n"
+        out += "  model     \(c.model), quantization \(c.quantization) (expert \(ByteSize.format(Double(r.sizes.expertBytes))), resident weights \(ByteSize.format(Double(r.sizes.residentWeightBytes))))\n"
+        let perLayer = r.sizes.cacheCapacityExperts.count > 1 ? (Set(r.sizes.cacheCapacityExperts).count == 1 ? "\(r.sizes.cacheCapacityExperts[0]) per layer, " : "per layer \(r.sizes.cacheCapacityExperts), ") : ""
+        out += "  policies  cache \(c.cache) (\(perLayer)\(r.sizes.cacheCapacityTotalExperts) experts), gating \(c.gating), prefetch \(c.prefetch), runtime \(c.runtime)\n\n"
+        let d = r.decode
+        if let lat = d.latency {
+            out += "Decode     \(d.tokens) tokens, \(String(format: "%.3f", d.tokensPerSecond ?? 0)) tokens/s; latency mean \(ms(lat.meanSeconds)), p50 \(ms(lat.p50Seconds)), p99 \(ms(lat.p99Seconds))\n"
+        } else {
+            out += "Decode     no decode tokens in the trace\n"
+        }
+        if r.prefill.passes > 0 {
+            out += "Prefill    \(r.prefill.passes) pass(es), \(r.prefill.tokens) tokens, \(seconds(r.prefill.seconds)); time to first token mean \(seconds(r.timeToFirstToken?.meanSeconds))\n"
+        }
+        let k = r.cache
+        out += "Cache      hit rate \(percent(k.hitRate)) (\(k.hits) of \(k.accesses) accesses); on-demand loads \(k.onDemandLoads)"
+        if let perToken = r.link.onDemandLoadsPerDecodeToken { out += String(format: " (%.2f per decode token)", perToken) }
+        out += "\n"
+        if r.prefetch.issued > 0 {
+            out += "Prefetch   \(r.prefetch.issued) issued, \(r.prefetch.useful) used (\(r.prefetch.late) late), \(gb(r.prefetch.wastedBytes)) wasted\n"
+        }
+        let l = r.link
+        out += "Link       \(l.name): H2D \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token), busy \(percent(l.h2dBusyFraction))"
+        if l.writeBackBytes > 0 { out += "; write-back D2H \(gb(l.writeBackBytes))" + (l.d2hBusyFraction.map { ", busy \(percent($0))" } ?? "") }
+        out += "\n"
+        out += "GPU        stalled on weights \(seconds(r.gpu.stallSeconds)) in all, \(ms(r.gpu.stallSecondsPerDecodeToken)) per decode token; busy \(percent(r.gpu.busyFraction))\n"
+        let m = r.memory
+        out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))\n"
+        out += "Routing    \(String(format: "%.3f", r.routing.activatedExpertsPerTokenLayer ?? 0)) experts per token-layer over \(r.routing.tokenLayers) token-layers; \(r.routing.missingCells) null cells\n"
+        out += "Makespan   \(seconds(r.makespanSeconds))\n"
+        let rates = r.cache.perLayerHitRate.enumerated().map { i, h in "\(i):" + (h.map { String(format: "%.2f", $0) } ?? "-") }
+        out += "Hit rate by layer  " + rates.joined(separator: " ") + "\n"
+        for w in r.warnings { out += "warning: \(w)\n" }
+        return out
+    }
+
+    public static func speedupText(_ r: Report, baseline b: Report, set: String) -> String {
+        let s = speedup(r, over: b)
+        return "\nBaseline (\(set)): decode latency mean \(ms(b.decode.latency?.meanSeconds)), hit rate \(percent(b.cache.hitRate)), H2D \(gb(b.link.h2dBytes))\n"
+            + "Speedup    \(s.map { String(format: "%.3fx", $0) } ?? "n/a") over the baseline\n"
+    }
+
+    struct WithBaseline: Encodable {
+        var report: Report
+        var baseline: Report
+        var baselineChanges: String
+        var speedup: Double?
+    }
+
+    public static func json(_ r: Report, baseline: Report? = nil, baselineSet: String? = nil) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let data: Data
+        if let baseline {
+            data = try! encoder.encode(WithBaseline(report: r, baseline: baseline, baselineChanges: baselineSet ?? "", speedup: speedup(r, over: baseline)))
+        } else {
+            data = try! encoder.encode(r)
+        }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// Flat key figures, in a fixed column order.
+    public static func csvColumns(_ r: Report) -> [(String, String)] {
+        func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        let c = r.configuration
+        return [
+            ("trace", c.trace), ("hardware", c.hardware), ("model", c.model), ("quantization", c.quantization), ("runtime", c.runtime),
+            ("cache", c.cache), ("gating", c.gating), ("prefetch", c.prefetch),
+            ("decode_tokens", "\(r.decode.tokens)"), ("decode_tokens_per_second", f(r.decode.tokensPerSecond)),
+            ("decode_latency_mean_s", f(r.decode.latency?.meanSeconds)), ("decode_latency_p50_s", f(r.decode.latency?.p50Seconds)),
+            ("decode_latency_p99_s", f(r.decode.latency?.p99Seconds)), ("ttft_mean_s", f(r.timeToFirstToken?.meanSeconds)),
+            ("cache_accesses", "\(r.cache.accesses)"), ("cache_hits", "\(r.cache.hits)"), ("hit_rate", f(r.cache.hitRate)),
+            ("on_demand_loads", "\(r.cache.onDemandLoads)"), ("on_demand_loads_per_decode_token", f(r.link.onDemandLoadsPerDecodeToken)),
+            ("h2d_bytes", f(r.link.h2dBytes)), ("h2d_bytes_per_decode_token", f(r.link.h2dBytesPerDecodeToken)),
+            ("d2h_bytes", f(r.link.d2hBytes)), ("h2d_busy_fraction", f(r.link.h2dBusyFraction)),
+            ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),
+            ("peak_device_bytes", f(r.memory.peakDeviceBytes)), ("activated_experts_per_token_layer", f(r.routing.activatedExpertsPerTokenLayer)),
+            ("missing_cells", "\(r.routing.missingCells)"), ("makespan_s", f(r.makespanSeconds)),
+        ]
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    public static func csv(_ r: Report, baseline: Report? = nil) -> String {
+        var columns = csvColumns(r)
+        if let baseline {
+            columns.append(("baseline_decode_latency_mean_s", baseline.decode.latency.map { "\($0.meanSeconds)" } ?? ""))
+            columns.append(("speedup", speedup(r, over: baseline).map { "\($0)" } ?? ""))
+        }
+        return columns.map { csvField($0.0) }.joined(separator: ",") + "\n" + columns.map { csvField($0.1) }.joined(separator: ",") + "\n"
+    }
+}

@@ -1,0 +1,134 @@
+/// Counters a run accumulates, in constant memory (per-layer arrays, histograms), and the report built from them.
+struct RunMetrics {
+    var accesses = 0
+    var hits = 0
+    var layerAccesses: [Int] = []
+    var layerHits: [Int] = []
+    var onDemandLoads = 0
+    var prefetchIssued = 0
+    var prefetchUseful = 0
+    var prefetchLate = 0
+    var prefetchWastedBytes = 0.0
+    var gpuStallSeconds = 0.0
+    var decodeStallSeconds = 0.0
+    var gpuBusySeconds = 0.0
+    var tokenLayers = 0
+    var activatedExperts = 0
+    var peakKVCacheBytes = 0.0
+    var makespanSeconds = 0.0
+
+    var decodeTokens = 0
+    var decodeSeconds = 0.0
+    var decodeLatency = LatencyHistogram()
+    var prefillPasses = 0
+    var prefillTokens = 0
+    var prefillSeconds = 0.0
+    var prefillLatency = LatencyHistogram()
+    var timeToFirstToken = LatencyHistogram()
+    /// Stall total when the current pass began, to attribute stalls to decode passes.
+    var stallAtPassStart = 0.0
+    var loadsAtPassStart = 0
+    var h2dBytesAtPassStart = 0.0
+    var decodeOnDemandLoads = 0
+    var decodeH2DBytes = 0.0
+
+    mutating func prepare(layers: Int) {
+        layerAccesses = Array(repeating: 0, count: layers)
+        layerHits = Array(repeating: 0, count: layers)
+    }
+
+    @inline(__always) mutating func recordAccess(layer: Int, hit: Bool) {
+        accesses += 1
+        layerAccesses[layer] += 1
+        if hit {
+            hits += 1
+            layerHits[layer] += 1
+        }
+    }
+
+    @inline(__always) mutating func recordRouting(chosen: Int) {
+        tokenLayers += 1
+        activatedExperts += chosen
+    }
+
+    mutating func recordPass(_ pass: Pass, start: Double, end: Double, requestStart: Double, h2dBytesTotal: Double) {
+        let seconds = end - start
+        let loads = onDemandLoads - loadsAtPassStart
+        let bytes = h2dBytesTotal - h2dBytesAtPassStart
+        loadsAtPassStart = onDemandLoads
+        h2dBytesAtPassStart = h2dBytesTotal
+        gpuBusySeconds += seconds
+        let stall = gpuStallSeconds - stallAtPassStart
+        stallAtPassStart = gpuStallSeconds
+        gpuBusySeconds -= stall
+        switch pass.phase {
+        case .decode:
+            decodeTokens += pass.tokenCount
+            decodeSeconds += seconds
+            decodeStallSeconds += stall
+            decodeOnDemandLoads += loads
+            decodeH2DBytes += bytes
+            for _ in 0..<pass.tokenCount { decodeLatency.record(seconds) }
+        case .prefill:
+            prefillPasses += 1
+            prefillTokens += pass.tokenCount
+            prefillSeconds += seconds
+            prefillLatency.record(seconds)
+            // The first prefill pass of a request produces its first token.
+            if requestStart == start { timeToFirstToken.record(end - requestStart) }
+        }
+    }
+
+    static func ratio(_ a: Double, _ b: Double) -> Double? { b > 0 ? a / b : nil }
+
+    func report(simulation sim: Simulation, source: PassSource) -> Report {
+        let config = sim.config
+        let decode = Double(decodeTokens)
+        let h2d = sim.h2d
+        let d2h = sim.d2h
+        let onDemandBytes = h2d.bytesByCause[Int(TransferCause.onDemand.rawValue)]
+        let prefetchBytes = h2d.bytesByCause[Int(TransferCause.prefetch.rawValue)]
+        let writeBackBytes = d2h.bytesByCause[Int(TransferCause.writeBack.rawValue)]
+        let h2dBytes = onDemandBytes + prefetchBytes
+        let separateD2H = d2h !== h2d
+        var warnings: [String] = []
+        if source.missingCellCount > 0 {
+            warnings.append("\(source.missingCellCount) null routing cells (rows the recorder lost) were replayed with no routed expert (--missing skip)")
+        }
+        let memoryPlan = sim.memory
+        return Report(
+            configuration: .init(trace: source.sourceName, hardware: config.hardware.name, model: config.model.name,
+                                 quantization: config.quantization.name, runtime: config.runtime.name, cache: config.cache.text,
+                                 gating: config.gating, prefetch: config.prefetch, missingCells: config.missingCells.rawValue,
+                                 initialFill: config.initialFill.rawValue, offloadTier: config.hardware.offloadTier.rawValue),
+            sizes: .init(expertBytes: sim.costs.expertBytes, residentWeightBytes: sim.costs.residentWeightBytes,
+                         kvCacheBytesPerToken: sim.costs.kvCacheBytesPerToken, cacheCapacityExperts: sim.cache.capacities,
+                         cacheCapacityTotalExperts: sim.cache.totalCapacity),
+            makespanSeconds: makespanSeconds,
+            decode: .init(tokens: decodeTokens, seconds: decodeSeconds, tokensPerSecond: RunMetrics.ratio(decode, decodeSeconds),
+                          latency: decodeLatency.summary),
+            prefill: .init(passes: prefillPasses, tokens: prefillTokens, seconds: prefillSeconds, passLatency: prefillLatency.summary),
+            timeToFirstToken: timeToFirstToken.summary,
+            cache: .init(accesses: accesses, hits: hits, hitRate: RunMetrics.ratio(Double(hits), Double(accesses)),
+                         perLayerHitRate: zip(layerHits, layerAccesses).map { RunMetrics.ratio(Double($0), Double($1)) },
+                         prefetchHits: prefetchUseful, onDemandLoads: onDemandLoads),
+            prefetch: .init(issued: prefetchIssued, useful: prefetchUseful, late: prefetchLate, wastedBytes: prefetchWastedBytes),
+            link: .init(name: sim.linkName, h2dBytes: h2dBytes, d2hBytes: writeBackBytes, onDemandLoadBytes: onDemandBytes,
+                        prefetchBytes: prefetchBytes, writeBackBytes: writeBackBytes,
+                        onDemandLoadsPerDecodeToken: RunMetrics.ratio(Double(decodeOnDemandLoads), decode),
+                        h2dBytesPerDecodeToken: RunMetrics.ratio(decodeH2DBytes, decode),
+                        h2dBusyFraction: RunMetrics.ratio(h2d.busySeconds, makespanSeconds),
+                        d2hBusyFraction: separateD2H ? RunMetrics.ratio(d2h.busySeconds, makespanSeconds) : nil),
+            gpu: .init(stallSeconds: gpuStallSeconds, stallSecondsPerDecodeToken: RunMetrics.ratio(decodeStallSeconds, decode),
+                       busyFraction: RunMetrics.ratio(gpuBusySeconds, makespanSeconds)),
+            memory: .init(deviceCapacityBytes: memoryPlan.deviceCapacityBytes,
+                          peakDeviceBytes: memoryPlan.residentWeightBytes + memoryPlan.expertCacheBytes + memoryPlan.transferBufferBytes
+                              + memoryPlan.runtimeReservedBytes + peakKVCacheBytes,
+                          residentWeightBytes: memoryPlan.residentWeightBytes, expertCacheBytes: memoryPlan.expertCacheBytes,
+                          transferBufferBytes: memoryPlan.transferBufferBytes, peakKVCacheBytes: peakKVCacheBytes,
+                          runtimeReservedBytes: memoryPlan.runtimeReservedBytes),
+            routing: .init(tokenLayers: tokenLayers, activatedExpertsPerTokenLayer: RunMetrics.ratio(Double(activatedExperts), Double(tokenLayers)),
+                           missingCells: source.missingCellCount),
+            warnings: warnings)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// The shape of an MoE model: enough to count the bytes of every part and the flops of every step.
+/// Schema `moe-sim/model/1`; presets live in `Resources/models/`. All counts are parameters (elements).
+public struct ModelSpec: Codable, Sendable {
+    public var schema: String
+    public var name: String
+    public var aliases: [String]?
+    public var title: String
+    public var hiddenSize: Int
+    /// Layers whose FFN is an MoE block: the `layers` of a gating trace.
+    public var moeLayers: Int
+    /// Layers with a dense FFN instead (DeepSeek-V2-Lite's first layer).
+    public var denseLayers: Int
+    public var denseFFNParams: Int
+    /// Routed experts per MoE layer.
+    public var experts: Int
+    public var topK: Int
+    /// Always-active experts per MoE layer; resident on the device, never offloaded.
+    public var sharedExperts: Int
+    /// One routed expert's linears as [inFeatures, outFeatures], in load order (w1, w3, w2).
+    public var expertMatrices: [[Int]]
+    public var expertBiasParams: Int
+    public var sharedExpertMatrices: [[Int]]
+    public var sharedExpertBiasParams: Int
+    public var attention: Attention
+    public var routerParamsPerLayer: Int
+    public var normParamsPerLayer: Int
+    public var embeddingParams: Int
+    /// 0 when tied to the embedding.
+    public var lmHeadParams: Int
+    public var finalNormParams: Int
+    public var defaultQuantization: String
+    public var sources: [String]
+    public var notes: String?
+
+    public struct Attention: Codable, Sendable {
+        public var heads: Int
+        public var kvHeads: Int
+        public var headDim: Int
+        public var paramsPerLayer: Int
+        /// KV-cache elements stored per token per layer (GQA: 2 x kvHeads x headDim; MLA: latent + rope).
+        public var kvCacheElementsPerToken: Int
+        public var slidingWindow: SlidingWindow?
+    }
+
+    public struct SlidingWindow: Codable, Sendable {
+        public var window: Int
+        /// Every N-th layer (starting at layer 0) uses the window; the others attend to the full context.
+        public var layersEveryN: Int
+    }
+
+    public var totalLayers: Int { moeLayers + denseLayers }
+
+    public var expertParams: Int { expertMatrices.reduce(0) { $0 + $1[0] * $1[1] } + expertBiasParams }
+    public var sharedExpertParams: Int { sharedExpertMatrices.reduce(0) { $0 + $1[0] * $1[1] } + sharedExpertBiasParams }
+
+    /// Parameters that stay on the device: everything but the routed experts.
+    public var residentParams: Int {
+        embeddingParams + lmHeadParams + finalNormParams
+            + totalLayers * (attention.paramsPerLayer + normParamsPerLayer)
+            + moeLayers * (routerParamsPerLayer + sharedExperts * sharedExpertParams)
+            + denseLayers * denseFFNParams
+    }
+
+    public var totalParams: Int { residentParams + moeLayers * experts * expertParams }
+
+    public func validate(file: String) throws {
+        guard schema == "moe-sim/model/1" else {
+            throw MoESimError(file: file, field: "schema", "expected \"moe-sim/model/1\", found \"\(schema)\"")
+        }
+        let positives: [(String, Int)] = [("hiddenSize", hiddenSize), ("moeLayers", moeLayers), ("experts", experts), ("topK", topK),
+                                          ("attention.heads", attention.heads), ("attention.kvHeads", attention.kvHeads),
+                                          ("attention.headDim", attention.headDim), ("attention.paramsPerLayer", attention.paramsPerLayer),
+                                          ("attention.kvCacheElementsPerToken", attention.kvCacheElementsPerToken),
+                                          ("embeddingParams", embeddingParams)]
+        for (field, value) in positives where value <= 0 {
+            throw MoESimError(file: file, field: field, "must be a positive integer, found \(value)")
+        }
+        let nonNegatives: [(String, Int)] = [("denseLayers", denseLayers), ("denseFFNParams", denseFFNParams), ("sharedExperts", sharedExperts),
+                                             ("expertBiasParams", expertBiasParams), ("sharedExpertBiasParams", sharedExpertBiasParams),
+                                             ("routerParamsPerLayer", routerParamsPerLayer), ("normParamsPerLayer", normParamsPerLayer),
+                                             ("lmHeadParams", lmHeadParams), ("finalNormParams", finalNormParams)]
+        for (field, value) in nonNegatives where value < 0 {
+            throw MoESimError(file: file, field: field, "must be >= 0, found \(value)")
+        }
+        guard topK <= experts else { throw MoESimError(file: file, field: "topK", "must not exceed experts (\(experts)), found \(topK)") }
+        guard !expertMatrices.isEmpty else { throw MoESimError(file: file, field: "expertMatrices", "needs at least one matrix") }
+        for (name, matrices) in [("expertMatrices", expertMatrices), ("sharedExpertMatrices", sharedExpertMatrices)] {
+            for (i, m) in matrices.enumerated() where m.count != 2 || m[0] <= 0 || m[1] <= 0 {
+                throw MoESimError(file: file, field: "\(name)[\(i)]", "expected [inFeatures, outFeatures] with positive sizes")
+            }
+        }
+        if sharedExperts > 0 && sharedExpertMatrices.isEmpty {
+            throw MoESimError(file: file, field: "sharedExpertMatrices", "required when sharedExperts > 0")
+        }
+        guard (try? QuantizationCatalog.resolve(defaultQuantization)) != nil else {
+            throw MoESimError(file: file, field: "defaultQuantization", "unknown quantization '\(defaultQuantization)'")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/// A quantization scheme: the format of the routed and shared experts and of the attention weights.
+/// Embeddings, the LM head, routers and norms stay fp16, and biases are fp16, as in the peer systems
+/// (mixtral-offloading, AdapMoE `run.py`: papers.md §1.2).
+public struct Quantization: Sendable, Equatable {
+    public var name: String
+    public var expertFormat: WeightFormat
+    public var attentionFormat: WeightFormat
+    public var summary: String
+
+    static let fp16BytesPerParam = 2
+    /// KV cache entries are fp16 in every scheme here.
+    public static let kvCacheBytesPerElement = 2
+
+    /// Exact bytes of one routed expert.
+    public func expertBytes(_ model: ModelSpec) -> Int {
+        model.expertMatrices.reduce(0) { $0 + expertFormat.bytes(inFeatures: $1[0], outFeatures: $1[1]) }
+            + model.expertBiasParams * Quantization.fp16BytesPerParam
+    }
+
+    /// Bytes of each matrix of one routed expert, in load order (for sub-matrix pipelining).
+    public func expertMatrixBytes(_ model: ModelSpec) -> [Int] {
+        var parts = model.expertMatrices.map { expertFormat.bytes(inFeatures: $0[0], outFeatures: $0[1]) }
+        parts[parts.count - 1] += model.expertBiasParams * Quantization.fp16BytesPerParam
+        return parts
+    }
+
+    public func sharedExpertBytes(_ model: ModelSpec) -> Int {
+        model.sharedExpertMatrices.reduce(0) { $0 + expertFormat.bytes(inFeatures: $1[0], outFeatures: $1[1]) }
+            + model.sharedExpertBiasParams * Quantization.fp16BytesPerParam
+    }
+
+    /// Attention bytes of one layer. The spec gives only the parameter count, so the format is applied
+    /// as if the layer were one [hidden x params/hidden] matrix (exact for per-group formats).
+    public func attentionBytesPerLayer(_ model: ModelSpec) -> Int {
+        attentionFormat.bytes(inFeatures: model.hiddenSize, outFeatures: max(1, model.attention.paramsPerLayer / model.hiddenSize))
+    }
+
+    /// Everything that stays resident on the device except routed experts and the KV cache.
+    public func residentWeightBytes(_ model: ModelSpec) -> Int {
+        let fp16Parts = model.embeddingParams + model.lmHeadParams + model.finalNormParams
+            + model.totalLayers * model.normParamsPerLayer + model.moeLayers * model.routerParamsPerLayer
+        return fp16Parts * Quantization.fp16BytesPerParam
+            + model.totalLayers * attentionBytesPerLayer(model)
+            + model.moeLayers * model.sharedExperts * sharedExpertBytes(model)
+            + model.denseLayers * expertFormat.bytes(inFeatures: model.hiddenSize, outFeatures: max(1, model.denseFFNParams / model.hiddenSize))
+    }
+
+    public func kvCacheBytesPerToken(_ model: ModelSpec) -> Int {
+        model.totalLayers * model.attention.kvCacheElementsPerToken * Quantization.kvCacheBytesPerElement
+    }
+}
+
+/// Named quantization schemes (`--quant`).
+public enum QuantizationCatalog {
+    /// mixtral-offloading and AdapMoE keep attention in HQQ 4-bit g64 with scale groups of 256 (papers.md §1.2).
+    static let hqqAttention = WeightFormat.hqq(bits: 4, groupSize: 64, scaleGroupSize: 256)
+    static let hqqScaleGroupSize = 128
+
+    public static let named: [Quantization] = [
+        Quantization(name: "fp16", expertFormat: .fp16, attentionFormat: .fp16, summary: "fp16/bf16 everywhere"),
+        Quantization(name: "fp8", expertFormat: .float(bytesPerParam: 1, scaleBytesPerMatrix: 4),
+                     attentionFormat: .float(bytesPerParam: 1, scaleBytesPerMatrix: 4),
+                     summary: "fp8 weights with one fp32 scale per matrix (vLLM-style), fp16 embeddings"),
+        Quantization(name: "int8", expertFormat: .int8PerChannel, attentionFormat: .int8PerChannel,
+                     summary: "int8 weights, fp16 scale per output channel"),
+        Quantization(name: "hqq4", expertFormat: .hqq(bits: 4, groupSize: 64, scaleGroupSize: hqqScaleGroupSize), attentionFormat: hqqAttention,
+                     summary: "HQQ 4-bit g64 experts and attention (AdapMoE \"4-bit\", papers.md §1.2)"),
+        Quantization(name: "hqq3", expertFormat: .hqq(bits: 3, groupSize: 64, scaleGroupSize: hqqScaleGroupSize), attentionFormat: hqqAttention,
+                     summary: "HQQ 3-bit g64 experts, 4-bit g64 attention (mixtral-offloading 3-bit row)"),
+        Quantization(name: "hqq2", expertFormat: .hqq(bits: 2, groupSize: 16, scaleGroupSize: hqqScaleGroupSize), attentionFormat: hqqAttention,
+                     summary: "HQQ 2-bit g16 experts, 4-bit g64 attention (mixtral-offloading / AdapMoE run.py)"),
+        Quantization(name: "mxfp4", expertFormat: .mxfp4, attentionFormat: .fp16,
+                     summary: "MXFP4 experts, fp16 attention (GPT-OSS native)"),
+    ]
+
+    static let aliases: [String: String] = ["bf16": "fp16", "hqq2-g16": "hqq2", "hqq4-g64": "hqq4", "hqq3-g64": "hqq3", "4bit": "hqq4", "2bit": "hqq2"]
+
+    /// A named scheme, or `hqqB-gG` for any HQQ bit width B and group size G.
+    public static func resolve(_ name: String) throws -> Quantization {
+        let wanted = NameMatching.normalize(name)
+        let canonical = aliases[wanted] ?? wanted
+        if let q = named.first(where: { $0.name == canonical }) { return q }
+        if canonical.hasPrefix("hqq"), let dash = canonical.firstIndex(of: "-") {
+            let bitsText = canonical[canonical.index(canonical.startIndex, offsetBy: 3)..<dash]
+            let groupText = canonical[canonical.index(after: dash)...].dropFirst()
+            if canonical[canonical.index(after: dash)] == "g", let bits = Int(bitsText), let group = Int(groupText),
+               (1...8).contains(bits), group > 0 {
+                return Quantization(name: canonical, expertFormat: .hqq(bits: bits, groupSize: group, scaleGroupSize: hqqScaleGroupSize),
+                                    attentionFormat: hqqAttention, summary: "HQQ \(bits)-bit g\(group) experts, 4-bit g64 attention")
+            }
+        }
+        let suggestion = NameMatching.closest(to: name, among: named.map(\.name))
+        throw MoESimError(field: "--quant", "unknown quantization '\(name)'",
+                          hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(named.map(\.name).joined(separator: ", ")), or hqqB-gG (e.g. hqq2-g16)")
+    }
+}

@@ -1,0 +1,28 @@
+/// Decides which experts a token runs at a layer, given what the router chose (the trace).
+/// Approximate policies (dropping or substituting experts) change the work done; they must say so in reports.
+public protocol GatingPolicy: AnyObject {
+    var name: String { get }
+    /// Writes the experts to run into `selected` (room for every expert of a layer) and returns how many.
+    /// Only called for recorded cells (`token.counts[layer] >= 0`).
+    func select(token: TokenRecord, layer: Int, into selected: FixedArray<Int32>) -> Int
+}
+
+/// Gating policies by name (`--gating`).
+public enum GatingRegistry {
+    public struct Entry: Sendable {
+        public let name: String
+        public let summary: String
+        public let make: @Sendable () -> GatingPolicy
+    }
+
+    public static let entries: [Entry] = [
+        Entry(name: "topk", summary: "replay the recorded top-k selection as is") { TopKReplayGating() },
+    ]
+
+    public static func make(_ name: String) throws -> GatingPolicy {
+        guard let entry = entries.first(where: { $0.name == name.lowercased() }) else {
+            throw MoESimError(field: "--gating", "unknown gating policy '\(name)'", hint: "known: \(entries.map(\.name).joined(separator: ", "))")
+        }
+        return entry.make()
+    }
+}

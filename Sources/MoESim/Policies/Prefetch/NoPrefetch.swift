@@ -1,0 +1,6 @@
+/// No speculation: experts are loaded only when the router asks for them.
+public final class NoPrefetch: PrefetchPolicy {
+    public let name = "none"
+    public init() {}
+    public func afterRouting(layer: Int, context: PrefetchContext) {}
+}

@@ -1,0 +1,35 @@
+/// Decode passes generated on the fly (constant memory), for benchmarks and soak runs.
+public final class SyntheticPassSource: PassSource {
+    public let header: TraceHeader
+    public private(set) var requests: [RequestInfo] = [RequestInfo(id: "synthetic/0")]
+    public let missingCellCount = 0
+    public let sourceName: String
+    private var generator: SyntheticTraceGenerator
+    private var record: TokenRecord
+    private let tokens: Int
+    private var produced = 0
+
+    public init(model: ModelSpec, tokens: Int, seed: UInt64, parameters: SyntheticTraceGenerator.Parameters = .init()) {
+        generator = SyntheticTraceGenerator(layers: model.moeLayers, experts: model.experts, topK: model.topK, seed: seed, parameters: parameters)
+        header = generator.header(model: model.name)
+        record = generator.makeRecord()
+        self.tokens = tokens
+        sourceName = "synthetic(\(model.name), \(tokens) decode tokens, seed \(seed))"
+    }
+
+    public func nextPass(into pass: inout Pass) throws -> Bool {
+        pass.removeAll()
+        guard produced < tokens else { return false }
+        generator.next(into: &record)
+        record.phase = .decode
+        record.position = produced
+        pass.phase = .decode
+        pass.request = 0
+        // Context grows with the sequence but is capped so KV memory stays bounded over long soak runs.
+        pass.append(record, context: produced % SyntheticPassSource.contextCap + 1)
+        produced += 1
+        return true
+    }
+
+    static let contextCap = 2048
+}

@@ -1,0 +1,68 @@
+/// One request as announced by a request line (all fields but the id optional).
+public struct RequestInfo: Sendable, Equatable {
+    public var id: String
+    public var task: String?
+    public var arrivalSeconds: Double?
+    public var promptTokens: Int?
+    public var outputTokens: Int?
+    public var sloTTFTSeconds: Double?
+    /// Last `pos` seen for this request, to check that its lines never go back in time.
+    var lastPosition: Int = -1
+
+    public init(id: String, task: String? = nil, arrivalSeconds: Double? = nil, promptTokens: Int? = nil, outputTokens: Int? = nil, sloTTFTSeconds: Double? = nil) {
+        self.id = id
+        self.task = task
+        self.arrivalSeconds = arrivalSeconds
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.sloTTFTSeconds = sloTTFTSeconds
+    }
+}
+
+public enum Phase: UInt8, Sendable {
+    case prefill
+    case decode
+
+    public var name: String { self == .prefill ? "prefill" : "decode" }
+}
+
+/// One token line, stored flat so records can be reused without allocation.
+/// Routing of layer `l` is `experts[l * slotsPerLayer ..< l * slotsPerLayer + counts[l]]`;
+/// `counts[l] == TokenRecord.missingCell` marks a `null` cell.
+public struct TokenRecord: Sendable {
+    public static let missingCell: Int8 = -1
+
+    public var request: Int = 0
+    public var phase: Phase = .decode
+    /// Position in the sequence, or -1 when the line has none.
+    public var position: Int = -1
+    public let layers: Int
+    /// Capacity of each layer's slice in `experts` (the header's top_k, or more when wider lists are allowed).
+    public let slotsPerLayer: Int
+    public var counts: [Int8]
+    public var experts: [Int32]
+    /// For `topk` traces: the weight of each listed expert. For `full` traces: `experts` (the header's count) per layer.
+    public var weights: [Float]
+    public let weightsPerLayer: Int
+    /// Lookahead predictions (`ahead`), depth 1...`maxAheadDepth`; `aheadCounts[d-1][l]` like `counts`.
+    public var aheadCounts: [[Int8]]
+    public var aheadExperts: [[Int32]]
+    public var aheadSlotsPerLayer: Int
+
+    public static let maxAheadDepth = 3
+
+    public init(layers: Int, slotsPerLayer: Int, weightsPerLayer: Int, aheadSlotsPerLayer: Int) {
+        self.layers = layers
+        self.slotsPerLayer = slotsPerLayer
+        self.weightsPerLayer = weightsPerLayer
+        self.aheadSlotsPerLayer = aheadSlotsPerLayer
+        counts = Array(repeating: 0, count: layers)
+        experts = Array(repeating: 0, count: layers * slotsPerLayer)
+        weights = Array(repeating: 0, count: layers * weightsPerLayer)
+        aheadCounts = []
+        aheadExperts = []
+    }
+
+    /// True when the record carries lookahead predictions at depth `d`.
+    public func hasAhead(depth d: Int) -> Bool { aheadCounts.count >= d && !aheadCounts[d - 1].isEmpty }
+}

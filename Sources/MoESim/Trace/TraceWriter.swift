@@ -1,0 +1,96 @@
+import Foundation
+
+/// Writes moe-trace v1 JSONL. Weights print in Float's shortest round-trip form, so reading a written
+/// trace gives back exactly the same routing.
+public final class TraceWriter {
+    private let handle: FileHandle?
+    private var buffer = ""
+    /// Everything written when the writer targets memory (tests, small tools).
+    public private(set) var text = ""
+    static let flushThreshold = 1 << 20
+
+    /// Writes to `path`, which must not exist unless `overwrite` is true.
+    public init(path: String, overwrite: Bool = false) throws {
+        if FileManager.default.fileExists(atPath: path) && !overwrite {
+            throw MoESimError(file: path, "already exists; not overwriting it", hint: "choose another path or pass --force")
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+            throw MoESimError(file: path, "cannot create file")
+        }
+        handle = h
+    }
+
+    /// Writes into `text`.
+    public init() { handle = nil }
+
+    public func write(header: TraceHeader) { emit(header.raw.serialized) }
+
+    public func write(request: RequestInfo) {
+        var members: [(String, JSONValue)] = [("request", .string(request.id))]
+        if let t = request.task { members.append(("task", .string(t))) }
+        if let a = request.arrivalSeconds { members.append(("arrival_s", .number(a))) }
+        if let p = request.promptTokens { members.append(("prompt_tokens", .number(Double(p)))) }
+        if let o = request.outputTokens { members.append(("output_tokens", .number(Double(o)))) }
+        if let s = request.sloTTFTSeconds { members.append(("slo_ttft_s", .number(s))) }
+        emit(JSONValue.object(members).serialized)
+    }
+
+    /// One token line; `header` tells how weights are laid out.
+    public func write(token: TokenRecord, requestID: String, header: TraceHeader) {
+        var line = "{\"request\":"
+        JSONValue.writeString(requestID, to: &line)
+        line += ",\"phase\":\"\(token.phase.name)\""
+        if token.position >= 0 { line += ",\"pos\":\(token.position)" }
+        line += ",\"experts\":["
+        for l in 0..<token.layers {
+            if l > 0 { line += "," }
+            let n = Int(token.counts[l])
+            if n < 0 { line += "null"; continue }
+            line += "["
+            for i in 0..<n {
+                if i > 0 { line += "," }
+                line += String(token.experts[l * token.slotsPerLayer + i])
+            }
+            line += "]"
+        }
+        line += "]"
+        if header.weights != .none {
+            line += ",\"weights\":["
+            for l in 0..<token.layers {
+                if l > 0 { line += "," }
+                let n = Int(token.counts[l])
+                if n < 0 { line += "null"; continue }
+                let width = header.weights == .full ? token.weightsPerLayer : n
+                line += "["
+                for i in 0..<width {
+                    if i > 0 { line += "," }
+                    line += "\(token.weights[l * token.weightsPerLayer + i])"
+                }
+                line += "]"
+            }
+            line += "]"
+        }
+        line += "}"
+        emit(line)
+    }
+
+    private func emit(_ line: String) {
+        if handle == nil {
+            text += line + "\n"
+            return
+        }
+        buffer += line + "\n"
+        if buffer.utf8.count >= TraceWriter.flushThreshold { flush() }
+    }
+
+    public func flush() {
+        guard let handle, !buffer.isEmpty else { return }
+        handle.write(Data(buffer.utf8))
+        buffer = ""
+    }
+
+    public func close() {
+        flush()
+        try? handle?.close()
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import MoESim
+
+// Replay-speed benchmark (release build: `make bench`). Machines are noisy, so every speed is also given as a
+// ratio to a baseline measured in the same run: the synthetic generator alone (what any replay must pay).
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func residentMemoryBytes(_ field: String) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return .nan }
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? .nan
+        return kb * 1024
+    }
+    return .nan
+}
+
+func format(_ rate: Double) -> String { String(format: "%.2fM", rate / 1e6) }
+
+var tokens = 1_000_000
+var jsonlTokens = 100_000
+var args = Array(CommandLine.arguments.dropFirst())
+while !args.isEmpty {
+    let a = args.removeFirst()
+    if a == "--tokens", let v = args.first.flatMap(Int.init) { tokens = v; args.removeFirst() }
+    else if a == "--jsonl-tokens", let v = args.first.flatMap(Int.init) { jsonlTokens = v; args.removeFirst() }
+    else { print("usage: moe-bench [--tokens N] [--jsonl-tokens N]"); exit(2) }
+}
+
+let model = try ModelCatalog.resolve("mixtral-8x7b")
+let hardware = try HardwareCatalog.resolve("rtx4090")
+let config = SimulationConfig(hardware: hardware, model: model, quantization: try QuantizationCatalog.resolve("hqq4"),
+                              runtime: try RuntimeCatalog.resolve("hf-eager"), cache: try CacheSpec.parse("lru-per-layer:4"))
+let tokenLayers = Double(tokens * model.moeLayers)
+print("moe-bench: Mixtral-8x7B synthetic decode trace, \(tokens) tokens x \(model.moeLayers) layers = \(Int(tokenLayers)) token-layers")
+
+// Baseline: generating the routing alone.
+var checksum = 0
+let generatorSeconds = try seconds {
+    let source = SyntheticPassSource(model: model, tokens: tokens, seed: 1)
+    var pass = Pass()
+    while try source.nextPass(into: &pass) { checksum &+= Int(pass.tokens[0].experts[0]) }
+}
+
+print(String(format: "generator: %.2f s", generatorSeconds))
+
+// Cache-only replay: per-layer LRU accesses without timing.
+var hits = 0
+let cacheOnlySeconds = try seconds {
+    let source = SyntheticPassSource(model: model, tokens: tokens, seed: 1)
+    let cache = ExpertCache(layers: model.moeLayers, experts: model.experts, layout: .perLayer,
+                            capacities: Array(repeating: 4, count: model.moeLayers)) { LRUPolicy(capacity: $0, keySpace: $1) }
+    var pass = Pass()
+    var time = 0
+    while try source.nextPass(into: &pass) {
+        let token = pass.tokens[0]
+        for l in 0..<model.moeLayers {
+            for i in 0..<Int(token.counts[l]) {
+                let key = l * model.experts + Int(token.experts[l * token.slotsPerLayer + i])
+                let group = cache.groups[l]
+                if group.contains(key) { group.touch(key, context: AccessContext(time: time)); hits += 1 }
+                else { _ = group.insert(key, context: AccessContext(time: time)) }
+                time += 1
+            }
+        }
+    }
+}
+
+print(String(format: "cache-only: %.2f s", cacheOnlySeconds))
+
+// Full timed simulation; memory after a short and after the full run shows it does not grow with length.
+let shortSimulation = try Simulation(config: config)
+_ = try shortSimulation.run(SyntheticPassSource(model: model, tokens: tokens / 10, seed: 2))
+let rssAfterShort = residentMemoryBytes("VmRSS")
+var report: Report?
+let simulationSeconds = try seconds {
+    let simulation = try Simulation(config: config)
+    report = try simulation.run(SyntheticPassSource(model: model, tokens: tokens, seed: 1))
+}
+let rssAfterFull = residentMemoryBytes("VmRSS")
+print(String(format: "timed simulation: %.2f s", simulationSeconds))
+
+// End to end from a JSONL file: parsing plus simulation.
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moe-bench-\(ProcessInfo.processInfo.processIdentifier)")
+try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
+let path = directory.appendingPathComponent("bench.moetrace.jsonl").path
+do {
+    var generator = SyntheticTraceGenerator(layers: model.moeLayers, experts: model.experts, topK: model.topK, seed: 3)
+    let writer = try TraceWriter(path: path)
+    let header = generator.header(model: model.name)
+    writer.write(header: header)
+    var record = generator.makeRecord()
+    let requestTokens = 1024
+    for p in 0..<jsonlTokens {
+        generator.next(into: &record)
+        record.position = p % requestTokens
+        writer.write(token: record, requestID: "bench/\(p / requestTokens)", header: header)
+    }
+    writer.close()
+}
+let fileBytes = Double((try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0)
+let parseSeconds = try seconds {
+    let reader = try TraceReader(path: path)
+    while try reader.next() != nil {}
+}
+let endToEndSeconds = try seconds {
+    let simulation = try Simulation(config: config)
+    _ = try simulation.run(try TracePassSource(path: path))
+}
+
+let jsonlTokenLayers = Double(jsonlTokens * model.moeLayers)
+print("")
+print("                                   token-layers/s   x generator baseline")
+print("generator only (baseline)          \(format(tokenLayers / generatorSeconds).padding(toLength: 17, withPad: " ", startingAt: 0))1.00")
+print("cache-only per-layer LRU           \(format(tokenLayers / cacheOnlySeconds).padding(toLength: 17, withPad: " ", startingAt: 0))\(String(format: "%.2f", generatorSeconds / cacheOnlySeconds))")
+print("timed simulation, per-layer LRU    \(format(tokenLayers / simulationSeconds).padding(toLength: 17, withPad: " ", startingAt: 0))\(String(format: "%.2f", generatorSeconds / simulationSeconds))")
+print("")
+print(String(format: "expert accesses/s (cache-only):    %.1fM", Double(tokens * model.moeLayers * model.topK) / cacheOnlySeconds / 1e6))
+print(String(format: "JSONL parse:                       %.1f MB/s (%d tokens, %.1f MB)", fileBytes / parseSeconds / 1e6, jsonlTokens, fileBytes / 1e6))
+print(String(format: "JSONL end to end (parse + timed):  %@ token-layers/s", format(jsonlTokenLayers / endToEndSeconds)))
+print(String(format: "resident memory: %.1f MiB after %d tokens, %.1f MiB after %d tokens (peak %.1f MiB)",
+             rssAfterShort / 1_048_576, tokens / 10, rssAfterFull / 1_048_576, tokens, residentMemoryBytes("VmHWM") / 1_048_576))
+print(String(format: "check: hit rate %.4f, decode tokens %d, checksum %d, cache-only hits %d", report?.cache.hitRate ?? 0, report?.decode.tokens ?? 0, checksum, hits))
