@@ -68,14 +68,12 @@ public final class Simulation: PrefetchContext {
         memory = try MemoryPlan(config: config, costs: costs)
         layers = model.moeLayers
         experts = model.experts
-        guard let cacheEntry = CachePolicyRegistry.entry(named: config.cache.policy) else {
-            throw MoESimError(field: "--cache", "unknown cache policy '\(config.cache.policy)'")
-        }
+        let cacheEntry = try cachePolicies.resolve(config.cache.policy, kind: "cache policy")
         cache = ExpertCache(layers: layers, experts: experts, layout: config.cache.layout, capacities: memory.cacheCapacities, factory: cacheEntry.make)
         // All-resident means every expert is on the device from the start, whatever the fill option says.
         cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
-        gating = try GatingRegistry.make(config.gating)
-        prefetcher = try PrefetchRegistry.make(config.prefetch)
+        gating = try gatingPolicies.resolve(config.gating, kind: "gating policy").make()
+        prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware

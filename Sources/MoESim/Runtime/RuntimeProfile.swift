@@ -41,26 +41,12 @@ public struct RuntimeProfile: Codable, Sendable {
     }
 }
 
-public enum RuntimeCatalog {
-    public static func presets() throws -> [RuntimeProfile] {
-        try ResourceLocator.presetFiles(kind: "runtimes").map { try load(path: $0.path) }
-    }
-
-    public static func load(path: String) throws -> RuntimeProfile {
-        let profile = try JSONFileLoader.decode(RuntimeProfile.self, path: path)
-        try profile.validate(file: path)
-        return profile
-    }
-
-    public static func resolve(_ nameOrPath: String) throws -> RuntimeProfile {
-        if nameOrPath.hasSuffix(".json") || nameOrPath.contains("/") { return try load(path: nameOrPath) }
-        let all = try presets()
-        let wanted = NameMatching.normalize(nameOrPath)
-        if let match = all.first(where: { NameMatching.normalize($0.name) == wanted || ($0.aliases ?? []).map(NameMatching.normalize).contains(wanted) }) {
-            return match
-        }
-        let names = all.map(\.name)
-        throw MoESimError(field: "--runtime", "unknown runtime '\(nameOrPath)'",
-                          hint: "known: \(names.joined(separator: ", ")), or a path to a JSON runtime profile (see `sim runtime list`)")
-    }
+extension RuntimeProfile: Preset {
+    public static let presetFolder = "runtimes"
+    public static let noun = "runtime"
+    public static let optionName = "--runtime"
+    public static let listCommand = "sim runtime list"
 }
+
+/// The shipped runtime profiles, plus any user file given by path.
+public typealias RuntimeCatalog = PresetCatalog<RuntimeProfile>

@@ -48,10 +48,7 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         } else {
             throw MoESimError(field: "--cache", "'\(head)' does not say per-layer or global", hint: usage)
         }
-        guard CachePolicyRegistry.entry(named: policy) != nil else {
-            let names = CachePolicyRegistry.entries.map(\.name)
-            throw MoESimError(field: "--cache", "unknown cache policy '\(policy)'", hint: "known: \(names.joined(separator: ", "))")
-        }
+        _ = try cachePolicies.resolve(policy, kind: "cache policy")
         let capacity: Capacity
         if capacityText == "fit" {
             capacity = .fit

@@ -8,21 +8,6 @@ public protocol GatingPolicy: AnyObject {
 }
 
 /// Gating policies by name (`--gating`).
-public enum GatingRegistry {
-    public struct Entry: Sendable {
-        public let name: String
-        public let summary: String
-        public let make: @Sendable () -> GatingPolicy
-    }
-
-    public static let entries: [Entry] = [
-        Entry(name: "topk", summary: "replay the recorded top-k selection as is") { TopKReplayGating() },
-    ]
-
-    public static func make(_ name: String) throws -> GatingPolicy {
-        guard let entry = entries.first(where: { $0.name == name.lowercased() }) else {
-            throw MoESimError(field: "--gating", "unknown gating policy '\(name)'", hint: "known: \(entries.map(\.name).joined(separator: ", "))")
-        }
-        return entry.make()
-    }
-}
+public let gatingPolicies = NamedRegistry<@Sendable () -> GatingPolicy>(option: "--gating", [
+    .init(name: "topk", summary: "replay the recorded top-k selection as is") { TopKReplayGating() },
+])

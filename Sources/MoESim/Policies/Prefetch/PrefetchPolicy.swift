@@ -20,22 +20,7 @@ public protocol PrefetchPolicy: AnyObject {
 }
 
 /// Prefetch policies by name (`--prefetch`).
-public enum PrefetchRegistry {
-    public struct Entry: Sendable {
-        public let name: String
-        public let summary: String
-        public let make: @Sendable () -> PrefetchPolicy
-    }
-
-    public static let entries: [Entry] = [
-        Entry(name: "none", summary: "no prefetching: every miss is loaded on demand") { NoPrefetch() },
-        Entry(name: "oracle-next-layer", summary: "exact experts of the next layer, one layer ahead (Pre-gated MoE's ideal)") { OracleNextLayerPrefetch() },
-    ]
-
-    public static func make(_ name: String) throws -> PrefetchPolicy {
-        guard let entry = entries.first(where: { $0.name == name.lowercased() }) else {
-            throw MoESimError(field: "--prefetch", "unknown prefetch policy '\(name)'", hint: "known: \(entries.map(\.name).joined(separator: ", "))")
-        }
-        return entry.make()
-    }
-}
+public let prefetchPolicies = NamedRegistry<@Sendable () -> PrefetchPolicy>(option: "--prefetch", [
+    .init(name: "none", summary: "no prefetching: every miss is loaded on demand") { NoPrefetch() },
+    .init(name: "oracle-next-layer", summary: "exact experts of the next layer, one layer ahead (Pre-gated MoE's ideal)") { OracleNextLayerPrefetch() },
+])
