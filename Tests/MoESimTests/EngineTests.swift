@@ -127,3 +127,20 @@ struct EngineTests {
         #expect(!a.out.isEmpty)
     }
 }
+
+struct BufferPoolTests {
+    @Test func aSingleLoadBufferSerializesLoadAndCompute() throws {
+        // With one buffer the second load may start only once the first expert has been computed.
+        let trace = Fixtures.trace([[[0, 1], [2, 3]]])
+        let oneBuffer = Fixtures.runtime().replacingOccurrences(of: #""maxInFlightTransfers":{"value":4"#, with: #""maxInFlightTransfers":{"value":1"#)
+        let serial = try Fixtures.simulate(trace, cache: "none", runtime: oneBuffer)
+        let pooled = try Fixtures.simulate(trace, cache: "none")
+        let layerSerial = 2 * (Fixtures.loadSeconds + Fixtures.expertSeconds)
+        let layerPooled = 2 * Fixtures.loadSeconds + Fixtures.expertSeconds
+        let attention = Fixtures.attentionSeconds(context: 1)
+        #expect(abs(serial.decode.seconds - (2 * (attention + layerSerial) + Fixtures.passOverheadSeconds)) < 1e-12)
+        #expect(abs(pooled.decode.seconds - (2 * (attention + layerPooled) + Fixtures.passOverheadSeconds)) < 1e-12)
+        #expect(serial.cache.onDemandLoads == 4)
+        #expect(serial.memory.transferBufferBytes == Fixtures.expertBytes)
+    }
+}

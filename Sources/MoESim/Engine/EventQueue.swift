@@ -4,6 +4,8 @@ public struct Event: Sendable {
     public enum Kind: UInt8, Sendable {
         /// A transfer finished on the channel `channel`.
         case transferDone
+        /// A load buffer became free (the expert it held has been computed).
+        case bufferReleased
     }
 
     public var time: Double

@@ -44,6 +44,13 @@ public final class Simulation: PrefetchContext {
     let prefetchTargetLayer: FixedArray<Int32>
     var prefetchBufferKeys: [Int32] = []
     let prefetchBufferSlots: Int
+    /// On-demand loads hold a device buffer from issue until their expert has been computed; at most
+    /// `loadBufferSlots` at once (the runtime's buffer pool). Loads beyond that wait here, in order.
+    let loadBufferSlots: Int
+    var loadBuffersInUse = 0
+    var loadsWaitingForBuffer: [Int32] = []
+    var loadsWaitingHead = 0
+    let holdsLoadBuffer: FixedArray<Bool>
 
     // Scratch reused by every layer of every pass.
     let selected: FixedArray<Int32>
@@ -65,7 +72,9 @@ public final class Simulation: PrefetchContext {
         self.config = config
         let model = config.model
         costs = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
-        memory = try MemoryPlan(config: config, costs: costs)
+        let prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
+        self.prefetcher = prefetcher
+        memory = try MemoryPlan(config: config, costs: costs, speculativeBuffers: prefetcher.speculates)
         layers = model.moeLayers
         experts = model.experts
         let cacheEntry = try cachePolicies.resolve(config.cache.policy, kind: "cache policy")
@@ -73,7 +82,6 @@ public final class Simulation: PrefetchContext {
         // All-resident means every expert is on the device from the start, whatever the fill option says.
         cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
         gating = try gatingPolicies.resolve(config.gating, kind: "gating policy").make()
-        prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware
@@ -107,6 +115,8 @@ public final class Simulation: PrefetchContext {
         inPrefetchBuffer = FixedArray(repeating: false, count: keys)
         prefetchTargetLayer = FixedArray(repeating: -1, count: keys)
         prefetchBufferSlots = config.runtime.maxInFlightTransfers.value
+        loadBufferSlots = config.runtime.maxInFlightTransfers.value
+        holdsLoadBuffer = FixedArray(repeating: false, count: keys)
         selected = FixedArray(repeating: 0, count: experts)
         tokensPerExpert = FixedArray(repeating: 0, count: experts)
         weightPerExpert = FixedArray(repeating: 0, count: experts)
@@ -242,7 +252,14 @@ public final class Simulation: PrefetchContext {
         }
         admit(key, group: group, context: context)
         metrics.onDemandLoads += 1
-        load(key, cause: .onDemand)
+        for p in 0..<parts { partArrival[key * parts + p] = .infinity }
+        if loadBuffersInUse < loadBufferSlots {
+            loadBuffersInUse += 1
+            holdsLoadBuffer[key] = true
+            load(key, cause: .onDemand)
+        } else {
+            loadsWaitingForBuffer.append(Int32(key))
+        }
     }
 
     func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) {
@@ -291,6 +308,10 @@ public final class Simulation: PrefetchContext {
             jobDone[pick] = true
             tokensPerExpert[e] = 0
             remaining -= 1
+            if holdsLoadBuffer[key] {
+                holdsLoadBuffer[key] = false
+                events.schedule(at: gpuFree, kind: .bufferReleased, channel: -1)
+            }
         }
         return gpuFree
     }
@@ -330,6 +351,21 @@ public final class Simulation: PrefetchContext {
     func processNextEvent() {
         guard let event = events.pop() else { return }
         if event.time > now { now = event.time }
+        if event.kind == .bufferReleased {
+            loadBuffersInUse -= 1
+            if loadsWaitingHead < loadsWaitingForBuffer.count {
+                let key = Int(loadsWaitingForBuffer[loadsWaitingHead])
+                loadsWaitingHead += 1
+                if loadsWaitingHead == loadsWaitingForBuffer.count {
+                    loadsWaitingForBuffer.removeAll(keepingCapacity: true)
+                    loadsWaitingHead = 0
+                }
+                loadBuffersInUse += 1
+                holdsLoadBuffer[key] = true
+                load(key, cause: .onDemand)
+            }
+            return
+        }
         let channel = channels[Int(event.channel)]
         let transfer = channel.finish()
         if !transfer.toHost { partArrival[Int(transfer.key) * parts + Int(transfer.part)] = event.time }

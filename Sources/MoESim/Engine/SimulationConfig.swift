@@ -40,12 +40,15 @@ public struct MemoryPlan: Sendable {
     public var expertCacheBytes: Double
     public var cacheCapacities: [Int]
 
-    public init(config: SimulationConfig, costs: CostModel) throws {
+    /// `speculativeBuffers`: whether the prefetcher needs its own pool of staging buffers.
+    public init(config: SimulationConfig, costs: CostModel, speculativeBuffers: Bool) throws {
         let model = config.model
         deviceCapacityBytes = config.hardware.device.memoryBytes.value
         residentWeightBytes = Double(costs.residentWeightBytes)
-        // Staging buffers for in-flight loads (mixtral-offloading/AdapMoE buffer pools) hold whole experts.
-        transferBufferBytes = Double(config.runtime.maxInFlightTransfers.value * costs.expertBytes)
+        // Buffers for in-flight loads (mixtral-offloading/AdapMoE buffer pools) hold whole experts; a prefetcher
+        // gets a second pool of the same size for its staging buffers.
+        let pools = speculativeBuffers ? 2 : 1
+        transferBufferBytes = Double(pools * config.runtime.maxInFlightTransfers.value * costs.expertBytes)
         runtimeReservedBytes = config.runtime.reservedDeviceBytes.value
         kvReserveBytes = Double(config.kvReserveTokens * costs.kvCacheBytesPerToken)
         let weightsAndBuffers = residentWeightBytes + transferBufferBytes + runtimeReservedBytes

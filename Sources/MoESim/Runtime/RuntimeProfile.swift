@@ -19,7 +19,8 @@ public struct RuntimeProfile: Codable, Sendable {
     public var fusedDequant: Sourced<Bool>
     /// Evicting an expert copies it back to the host (mixtral-offloading's swap: one D2H per miss).
     public var writeBackOnEvict: Sourced<Bool>
-    /// Device buffers for loads: at most this many loads are outstanding on the link at once.
+    /// Device buffers for loads: an on-demand load holds one from issue until its expert has been computed,
+    /// so at most this many are outstanding; further loads wait for a buffer. A prefetcher has its own pool of this size.
     public var maxInFlightTransfers: Sourced<Int>
     /// Each expert matrix travels as its own transfer, and compute on a matrix starts as soon as it has arrived.
     public var subMatrixPipelining: Sourced<Bool>

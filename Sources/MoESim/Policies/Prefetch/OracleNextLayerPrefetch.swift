@@ -3,6 +3,7 @@
 /// It is an oracle: it reads the recorded routing of a layer that has not run yet.
 public final class OracleNextLayerPrefetch: PrefetchPolicy {
     public let name = "oracle-next-layer"
+    public let speculates = true
     public init() {}
 
     public func afterRouting(layer: Int, context: PrefetchContext) {

@@ -16,6 +16,8 @@ public protocol PrefetchContext {
 /// Issues speculative loads after a layer's routing is known. The engine calls it once per MoE layer of each pass.
 public protocol PrefetchPolicy: AnyObject {
     var name: String { get }
+    /// Whether it issues speculative loads at all (then a pool of staging buffers is set aside for them).
+    var speculates: Bool { get }
     func afterRouting(layer: Int, context: PrefetchContext)
 }
 
