@@ -2,7 +2,9 @@
 SWIFT ?= swift
 TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
-.PHONY: build test bench run clean
+SHARED_TRACES ?= ../shared/traces
+
+.PHONY: build test bench run cache-table clean
 
 build:
 	$(SWIFT) build
@@ -20,6 +22,10 @@ bench:
 
 run:
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE)
+
+# Hit rate of every cache policy at per-layer capacities 1..7 on the real HumanEval decode trace, next to Belady.
+cache-table:
+	$(SWIFT) run sim cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
 
 clean:
 	rm -rf .build

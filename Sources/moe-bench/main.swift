@@ -35,6 +35,9 @@ let model = try ModelCatalog.resolve("mixtral-8x7b")
 let hardware = try HardwareCatalog.resolve("rtx4090")
 let config = SimulationConfig(hardware: hardware, model: model, quantization: try QuantizationCatalog.resolve("hqq4"),
                               runtime: try RuntimeCatalog.resolve("hf-eager"), cache: try CacheSpec.parse("lru-per-layer:4"))
+// The engine alone: no Belady reference pass (measured separately below).
+var engineConfig = config
+engineConfig.beladyReference = false
 let tokenLayers = Double(tokens * model.moeLayers)
 print("moe-bench: Mixtral-8x7B synthetic decode trace, \(tokens) tokens x \(model.moeLayers) layers = \(Int(tokenLayers)) token-layers")
 
@@ -53,7 +56,7 @@ var hits = 0
 let cacheOnlySeconds = try seconds {
     let source = SyntheticPassSource(model: model, tokens: tokens, seed: 1)
     let cache = ExpertCache(layers: model.moeLayers, experts: model.experts, layout: .perLayer,
-                            capacities: Array(repeating: 4, count: model.moeLayers)) { LRUPolicy(capacity: $0, keySpace: $1) }
+                            capacities: Array(repeating: 4, count: model.moeLayers), factory: cachePolicies.entry(named: "lru")!.make)
     var pass = Pass()
     var time = 0
     while try source.nextPass(into: &pass) {
@@ -72,14 +75,46 @@ let cacheOnlySeconds = try seconds {
 
 print(String(format: "cache-only: %.2f s", cacheOnlySeconds))
 
+// Cache-only mode: the access stream is generated in chunks outside the timer, so these time the cache work alone.
+let chunkTokens = 16_384
+var chunk: [Int32] = []
+chunk.reserveCapacity(chunkTokens * model.moeLayers * model.topK)
+var stackSeconds = 0.0, perLayerSeconds = 0.0, cacheOnlyAccesses = 0
+do {
+    let source = SyntheticPassSource(model: model, tokens: tokens, seed: 1)
+    let stream = AccessStream(source: source, gating: TopKReplayGating())
+    let stack = LRUStackDistances(layers: model.moeLayers, experts: model.experts, layout: .perLayer)
+    let cache = ExpertCache(layers: model.moeLayers, experts: model.experts, layout: .perLayer,
+                            capacities: Array(repeating: 4, count: model.moeLayers), factory: cachePolicies.entry(named: "lru")!.make)
+    var time = 0
+    var done = false
+    while !done {
+        chunk.removeAll(keepingCapacity: true)
+        while chunk.count < chunkTokens * model.moeLayers * model.topK {
+            guard let key = try stream.next() else { done = true; break }
+            chunk.append(Int32(key))
+        }
+        cacheOnlyAccesses += chunk.count
+        stackSeconds += seconds { for key in chunk { stack.access(Int(key)) } }
+        perLayerSeconds += seconds {
+            for key in chunk {
+                let k = Int(key)
+                let group = cache.groups[k / model.experts]
+                if group.contains(k) { group.touch(k, context: AccessContext(time: time)) } else { _ = group.insert(k, context: AccessContext(time: time)) }
+                time += 1
+            }
+        }
+    }
+}
+print(String(format: "cache-only: LRU stack distances %.1fM accesses/s (all capacities at once), one per-layer LRU %.1fM accesses/s",
+             Double(cacheOnlyAccesses) / stackSeconds / 1e6, Double(cacheOnlyAccesses) / perLayerSeconds / 1e6))
+
 // Full timed simulation; memory after a short and after the full run shows it does not grow with length.
-let shortSimulation = try Simulation(config: config)
-_ = try shortSimulation.run(SyntheticPassSource(model: model, tokens: tokens / 10, seed: 2))
+_ = try Simulation(config: engineConfig, source: SyntheticPassSource(model: model, tokens: tokens / 10, seed: 2)).run()
 let rssAfterShort = residentMemoryBytes("VmRSS")
 var report: Report?
 let simulationSeconds = try seconds {
-    let simulation = try Simulation(config: config)
-    report = try simulation.run(SyntheticPassSource(model: model, tokens: tokens, seed: 1))
+    report = try Simulation(config: engineConfig, source: SyntheticPassSource(model: model, tokens: tokens, seed: 1)).run()
 }
 let rssAfterFull = residentMemoryBytes("VmRSS")
 print(String(format: "timed simulation: %.2f s", simulationSeconds))
@@ -109,8 +144,7 @@ let parseSeconds = try seconds {
     while try reader.next() != nil {}
 }
 let endToEndSeconds = try seconds {
-    let simulation = try Simulation(config: config)
-    _ = try simulation.run(try TracePassSource(path: path))
+    _ = try Simulation(config: engineConfig, source: try TracePassSource(path: path)).run()
 }
 
 let jsonlTokenLayers = Double(jsonlTokens * model.moeLayers)

@@ -90,7 +90,7 @@ struct CacheTests {
 
     @Test func initialFillFollowsAdapMoE() {
         // do_offload = expert_idx < 8 - s_l: the s_l highest-numbered experts of each layer start resident.
-        let cache = ExpertCache(layers: 2, experts: 8, layout: .perLayer, capacities: [3, 1]) { LRUPolicy(capacity: $0, keySpace: $1) }
+        let cache = ExpertCache(layers: 2, experts: 8, layout: .perLayer, capacities: [3, 1], factory: cachePolicies.entry(named: "lru")!.make)
         cache.fill(.highestIndex)
         #expect(Set(cache.groups[0].residentKeys) == [5, 6, 7])
         #expect(Set(cache.groups[1].residentKeys) == [15])

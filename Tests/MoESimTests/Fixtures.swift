@@ -105,8 +105,7 @@ enum Fixtures {
         let config = SimulationConfig(hardware: try HardwareCatalog.load(path: files.hardware), model: try ModelCatalog.load(path: files.model),
                                       quantization: try QuantizationCatalog.resolve("fp16"), runtime: try RuntimeCatalog.load(path: files.runtime),
                                       cache: try CacheSpec.parse(cache), prefetch: prefetch, initialFill: initialFill, kvReserveTokens: 0)
-        let simulation = try Simulation(config: config)
-        return try simulation.run(try TracePassSource(path: write(trace, name: "toy.moetrace.jsonl")))
+        return try Simulation(config: config, source: try TracePassSource(path: write(trace, name: "toy.moetrace.jsonl"))).run()
     }
 
     /// The repository root (for shipped traces) and ../shared beside it.

@@ -12,6 +12,7 @@ public enum CommandLineTool {
       sim hardware list | show NAME                        device presets and the sources of every figure
       sim models [show NAME]                               model specs and exact expert sizes per quantization
       sim runtime list | show NAME                         software-stack profiles (overheads, swap, buffers)
+      sim cache sweep|run --trace FILE ...                 hit rates without timing, next to Belady's optimum
       sim trace synth [options]                            write a seeded synthetic trace
       sim --version
 
@@ -49,11 +50,12 @@ public enum CommandLineTool {
         case "models", "model": try CatalogCommands.models(rest, out: &out)
         case "runtime", "runtimes": try CatalogCommands.runtime(rest, out: &out)
         case "trace": try TraceCommands.run(rest, out: &out)
+        case "cache": try CacheCommands.run(rest, out: &out)
         default:
             if first.hasPrefix("--") {
                 try RunCommand.run(arguments, out: &out)
             } else {
-                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, trace; see `sim --help`")
+                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, cache, trace; see `sim --help`")
             }
         }
     }

@@ -8,7 +8,8 @@ public enum RunCommand {
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
         OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
-        OptionSpec("cache", value: "SPEC", "all-resident | none | lru-per-layer:N | lru-global:N | ...:total=N | ...:bytes=6GiB | ...:fit", default: "lru-per-layer:fit"),
+        OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
+        OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("gating", value: "NAME", "gating policy: \(gatingPolicies.names.joined(separator: ", "))", default: "topk"),
         OptionSpec("prefetch", value: "NAME", "prefetch policy: \(prefetchPolicies.names.joined(separator: ", "))", default: "none"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
@@ -85,6 +86,7 @@ public enum RunCommand {
         let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090")
         let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
         let allowWider = args.has("allow-wider-cells")
+        let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
 
         // The header names the model; read it once up front.
         let header = try TraceReader(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
@@ -94,14 +96,14 @@ public enum RunCommand {
                                  prefetch: args.value("prefetch") ?? "none")
 
         func simulate(_ p: PolicySet) throws -> Report {
-            let config = SimulationConfig(hardware: hardware, model: model,
+            var config = SimulationConfig(hardware: hardware, model: model,
                                           quantization: try QuantizationCatalog.resolve(p.quant ?? model.defaultQuantization),
                                           runtime: try RuntimeCatalog.resolve(p.runtime), cache: try CacheSpec.parse(p.cache),
                                           gating: p.gating, prefetch: p.prefetch, missingCells: missing, initialFill: fill,
                                           kvReserveTokens: kvReserve)
-            let simulation = try Simulation(config: config)
+            config.staticProfile = staticProfile
             let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
-            return try simulation.run(source)
+            return try Simulation(config: config, source: source).run()
         }
 
         let report = try simulate(policies)

@@ -66,18 +66,24 @@ public protocol PassSource: AnyObject {
     var missingCellCount: Int { get }
     /// Name for reports (the trace file).
     var sourceName: String { get }
+    /// A new source over the same passes from the start (for look-ahead and profiling passes).
+    func reopen() throws -> PassSource
 }
 
 /// Replays a moe-trace file: consecutive prefill lines of one request form one pass, each decode line is a pass.
 public final class TracePassSource: PassSource {
     public let reader: TraceReader
+    private let allowWiderCells: Bool
     private var held = false
     private var tokensSeen: [Int] = []
 
-    public init(reader: TraceReader) { self.reader = reader }
+    public init(path: String, missingCells: MissingCellPolicy = .skip, allowWiderCells: Bool = false) throws {
+        reader = try TraceReader(path: path, missingCells: missingCells, allowWiderCells: allowWiderCells)
+        self.allowWiderCells = allowWiderCells
+    }
 
-    public convenience init(path: String, missingCells: MissingCellPolicy = .skip, allowWiderCells: Bool = false) throws {
-        self.init(reader: try TraceReader(path: path, missingCells: missingCells, allowWiderCells: allowWiderCells))
+    public func reopen() throws -> PassSource {
+        try TracePassSource(path: reader.path, missingCells: reader.missingCells, allowWiderCells: allowWiderCells)
     }
 
     public var header: TraceHeader { reader.header }

@@ -19,8 +19,11 @@ public final class Simulation: PrefetchContext {
     public let layers: Int
     public let experts: Int
     public let cache: ExpertCache
-    let gating: GatingPolicy
+    public let source: PassSource
+    let router: PassRouter
     let prefetcher: PrefetchPolicy
+    /// The look-ahead stream, when the cache policy reads the future.
+    let future: FutureAccesses?
     /// Transfer parts per expert (3 with sub-matrix pipelining, else 1).
     let parts: Int
     let writeBack: Bool
@@ -53,14 +56,10 @@ public final class Simulation: PrefetchContext {
     let holdsLoadBuffer: FixedArray<Bool>
 
     // Scratch reused by every layer of every pass.
-    let selected: FixedArray<Int32>
-    let tokensPerExpert: FixedArray<Int32>
-    let weightPerExpert: FixedArray<Float>
-    let jobExperts: FixedArray<Int32>
     let jobDone: FixedArray<Bool>
     var currentPass = Pass()
+    /// Accesses made so far: the index of the next one (shared with the look-ahead stream).
     var accessTime = 0
-    var weightsAreFull = false
 
     // Metrics.
     var metrics = RunMetrics()
@@ -68,9 +67,13 @@ public final class Simulation: PrefetchContext {
     var requestStart: [Double] = []
     var lastPassEnd = 0.0
 
-    public init(config: SimulationConfig) throws {
+    /// A simulation of `config` replaying `source`. Policies that need a profiling or look-ahead pass read
+    /// their own copy of the source (`PassSource.reopen`).
+    public init(config: SimulationConfig, source: PassSource) throws {
         self.config = config
+        self.source = source
         let model = config.model
+        try Simulation.checkCompatible(model: model, header: source.header, file: source.sourceName)
         costs = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
         let prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
         self.prefetcher = prefetcher
@@ -78,10 +81,21 @@ public final class Simulation: PrefetchContext {
         layers = model.moeLayers
         experts = model.experts
         let cacheEntry = try cachePolicies.resolve(config.cache.policy, kind: "cache policy")
-        cache = ExpertCache(layers: layers, experts: experts, layout: config.cache.layout, capacities: memory.cacheCapacities, factory: cacheEntry.make)
+        let makeGating = try gatingPolicies.resolve(config.gating, kind: "gating policy").make
+        let factory = cacheEntry.make
+        future = factory.needsFuture
+            ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: layers * experts,
+                                 window: config.lookaheadWindow)
+            : nil
+        let popularity = factory.needsPopularity
+            ? try config.staticProfile.count(AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: layers * experts)
+            : nil
+        cache = ExpertCache(layers: layers, experts: experts, layout: config.cache.layout, capacities: memory.cacheCapacities,
+                            factory: factory, future: future, popularity: popularity)
         // All-resident means every expert is on the device from the start, whatever the fill option says.
         cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
-        gating = try gatingPolicies.resolve(config.gating, kind: "gating policy").make()
+        router = PassRouter(experts: experts, gating: makeGating())
+        router.weightsAreFull = source.header.weights == .full
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware
@@ -117,17 +131,12 @@ public final class Simulation: PrefetchContext {
         prefetchBufferSlots = config.runtime.maxInFlightTransfers.value
         loadBufferSlots = config.runtime.maxInFlightTransfers.value
         holdsLoadBuffer = FixedArray(repeating: false, count: keys)
-        selected = FixedArray(repeating: 0, count: experts)
-        tokensPerExpert = FixedArray(repeating: 0, count: experts)
-        weightPerExpert = FixedArray(repeating: 0, count: experts)
-        jobExperts = FixedArray(repeating: 0, count: experts)
         jobDone = FixedArray(repeating: false, count: experts)
         metrics.prepare(layers: layers)
     }
 
-    /// Checks that a trace fits this model before replaying it.
-    public func checkCompatible(with header: TraceHeader, file: String) throws {
-        let model = config.model
+    /// Checks that a trace fits a model before replaying it.
+    public static func checkCompatible(model: ModelSpec, header: TraceHeader, file: String) throws {
         func mismatch(_ field: String, _ traceValue: Int, _ modelValue: Int) -> MoESimError {
             MoESimError(file: file, line: header.lineNumber, field: field,
                         "the trace has \(traceValue) but model '\(model.name)' has \(modelValue)",
@@ -141,15 +150,23 @@ public final class Simulation: PrefetchContext {
 
     // MARK: Running
 
-    /// Replays every pass of `source` back to back (batch-1 offline replay) and reports.
-    public func run(_ source: PassSource) throws -> Report {
-        try checkCompatible(with: source.header, file: source.sourceName)
-        weightsAreFull = source.header.weights == .full
+    /// Replays every pass of the source back to back (batch-1 offline replay) and reports.
+    public func run() throws -> Report {
         while try source.nextPass(into: &currentPass) {
+            try future?.prepare(runPosition: accessTime)
             try execute(currentPass, requests: source.requests)
         }
         finish()
-        return makeReport(source: source)
+        var report = makeReport(source: source)
+        if config.beladyReference {
+            let optimum = try CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: config.initialFill,
+                                              lookaheadWindow: config.lookaheadWindow)
+                .run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities)])[0]
+            report.cache.beladyHits = optimum.hits
+            report.cache.beladyHitRate = optimum.hitRate
+            if let opt = optimum.hitRate, let hitRate = report.cache.hitRate { report.cache.gapToBelady = opt - hitRate }
+        }
+        return report
     }
 
     /// Runs one pass starting when the previous one ended.
@@ -184,10 +201,12 @@ public final class Simulation: PrefetchContext {
         for layer in 0..<layers {
             gpuFree += attention(denseLayers + layer)
             advance(to: gpuFree)
-            let jobs = route(pass, layer: layer)
+            let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
+            for j in 0..<jobs { jobDone[j] = false; access(layer: layer, expert: Int(router.distinct[j])) }
             prefetcher.afterRouting(layer: layer, context: self)
             gpuFree += costs.sharedExpertsSeconds(tokens: n)
             gpuFree = computeExperts(jobs: jobs, layer: layer, from: gpuFree)
+            router.clear(jobs)
             discardUnusedPrefetches(targeting: layer)
         }
         let logitTokens = pass.phase == .decode ? n : 1
@@ -197,44 +216,11 @@ public final class Simulation: PrefetchContext {
                            h2dBytesTotal: h2d.bytesByCause[Int(TransferCause.onDemand.rawValue)] + h2d.bytesByCause[Int(TransferCause.prefetch.rawValue)])
     }
 
-    /// Gating and cache lookups for one layer of a pass; returns how many expert jobs it queued.
-    func route(_ pass: Pass, layer: Int) -> Int {
-        var jobs = 0
-        for t in 0..<pass.tokenCount {
-            let token = pass.tokens[t]
-            guard token.counts[layer] >= 0 else { continue }
-            let chosen = gating.select(token: token, layer: layer, into: selected)
-            metrics.recordRouting(chosen: chosen)
-            let weightBase = layer * token.weightsPerLayer
-            for i in 0..<chosen {
-                let e = Int(selected[i])
-                if tokensPerExpert[e] == 0 {
-                    jobExperts[jobs] = Int32(e)
-                    jobDone[jobs] = false
-                    jobs += 1
-                    weightPerExpert[e] = 0
-                }
-                tokensPerExpert[e] += 1
-                if token.weightsPerLayer > 0 { weightPerExpert[e] += routerWeight(token, layer: layer, expert: e, weightBase: weightBase) }
-            }
-        }
-        for j in 0..<jobs { access(layer: layer, expert: Int(jobExperts[j])) }
-        return jobs
-    }
-
-    /// The router weight of `expert` for this token: indexed by expert id in `full` traces, by list position in `topk` ones.
-    @inline(__always) func routerWeight(_ token: TokenRecord, layer: Int, expert: Int, weightBase: Int) -> Float {
-        if weightsAreFull { return token.weights[weightBase + expert] }
-        let base = layer * token.slotsPerLayer
-        for j in 0..<Int(token.counts[layer]) where token.experts[base + j] == Int32(expert) { return token.weights[weightBase + j] }
-        return 0
-    }
-
     /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
     func access(layer: Int, expert: Int) {
         let key = layer * experts + expert
         let group = cache.group(ofLayer: layer)
-        let context = AccessContext(time: accessTime, weight: weightPerExpert[expert])
+        let context = AccessContext(time: accessTime, weight: router.weightPerExpert[expert])
         accessTime += 1
         if group.contains(key) {
             group.touch(key, context: context)
@@ -285,16 +271,16 @@ public final class Simulation: PrefetchContext {
             let horizon = max(gpuFree, now)
             var pick = -1
             for j in 0..<jobs where !jobDone[j] {
-                if partArrival[(layer * experts + Int(jobExperts[j])) * parts] <= horizon { pick = j; break }
+                if partArrival[(layer * experts + Int(router.distinct[j])) * parts] <= horizon { pick = j; break }
             }
             if pick < 0 {
                 precondition(!events.isEmpty, "internal error: the GPU waits for weights no transfer will deliver")
                 processNextEvent()
                 continue
             }
-            let e = Int(jobExperts[pick])
+            let e = Int(router.distinct[pick])
             let key = layer * experts + e
-            let tokens = Int(tokensPerExpert[e])
+            let tokens = Int(router.tokensPerExpert[e])
             for p in 0..<parts {
                 let index = key * parts + p
                 while partArrival[index] == .infinity {
@@ -306,7 +292,6 @@ public final class Simulation: PrefetchContext {
                 gpuFree = ready + costs.expertPartSeconds(tokens: tokens, part: p)
             }
             jobDone[pick] = true
-            tokensPerExpert[e] = 0
             remaining -= 1
             if holdsLoadBuffer[key] {
                 holdsLoadBuffer[key] = false
@@ -419,4 +404,8 @@ public final class Simulation: PrefetchContext {
     func makeReport(source: PassSource) -> Report {
         metrics.report(simulation: self, source: source)
     }
+
+    /// Routed (token, layer) cells and the experts gating kept for them.
+    var routedTokenLayers: Int { router.tokenLayers }
+    var activatedExperts: Int { router.activatedExperts }
 }

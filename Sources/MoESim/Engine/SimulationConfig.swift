@@ -11,6 +11,12 @@ public struct SimulationConfig: Sendable {
     public var initialFill: ExpertCache.InitialFill
     /// KV-cache tokens set aside before sizing a `fit` cache (the longest context you expect).
     public var kvReserveTokens: Int
+    /// Where a static hot set's popularity comes from.
+    public var staticProfile: PopularityProfile = .whole
+    /// Look-ahead reach, in accesses, for policies that read the future (Belady).
+    public var lookaheadWindow = FutureAccesses.defaultWindow
+    /// Also replay the trace through Belady's optimum with the same capacities (cache-only) and report the gap.
+    public var beladyReference = true
 
     public static let defaultKVReserveTokens = 4096
 

@@ -47,6 +47,11 @@ public struct Report: Codable, Sendable {
         /// Misses served by an expert already prefetched (not counted as hits).
         public var prefetchHits: Int
         public var onDemandLoads: Int
+        /// Belady's optimum (OPT with bypass) for the same capacities and initial fill, from a cache-only replay.
+        public var beladyHits: Int?
+        public var beladyHitRate: Double?
+        /// Belady's hit rate minus this run's: how much better any policy could do with this cache.
+        public var gapToBelady: Double?
     }
 
     public struct Link: Codable, Sendable {

@@ -33,6 +33,9 @@ public enum ReportFormatter {
         out += "Cache      hit rate \(percent(k.hitRate)) (\(k.hits) of \(k.accesses) accesses); on-demand loads \(k.onDemandLoads)"
         if let perToken = r.link.onDemandLoadsPerDecodeToken { out += String(format: " (%.2f per decode token)", perToken) }
         out += "\n"
+        if let opt = k.beladyHitRate {
+            out += "           Belady optimum for this capacity \(percent(opt)); gap \(percent(k.gapToBelady))\n"
+        }
         if r.prefetch.issued > 0 {
             out += "Prefetch   \(r.prefetch.issued) issued, \(r.prefetch.useful) used (\(r.prefetch.late) late), \(gb(r.prefetch.wastedBytes)) wasted\n"
         }
@@ -87,7 +90,8 @@ public enum ReportFormatter {
             ("decode_latency_mean_s", f(r.decode.latency?.meanSeconds)), ("decode_latency_p50_s", f(r.decode.latency?.p50Seconds)),
             ("decode_latency_p99_s", f(r.decode.latency?.p99Seconds)), ("ttft_mean_s", f(r.timeToFirstToken?.meanSeconds)),
             ("cache_accesses", "\(r.cache.accesses)"), ("cache_hits", "\(r.cache.hits)"), ("hit_rate", f(r.cache.hitRate)),
-            ("on_demand_loads", "\(r.cache.onDemandLoads)"), ("on_demand_loads_per_decode_token", f(r.link.onDemandLoadsPerDecodeToken)),
+            ("on_demand_loads", "\(r.cache.onDemandLoads)"),
+            ("belady_hit_rate", f(r.cache.beladyHitRate)), ("gap_to_belady", f(r.cache.gapToBelady)), ("on_demand_loads_per_decode_token", f(r.link.onDemandLoadsPerDecodeToken)),
             ("h2d_bytes", f(r.link.h2dBytes)), ("h2d_bytes_per_decode_token", f(r.link.h2dBytesPerDecodeToken)),
             ("d2h_bytes", f(r.link.d2hBytes)), ("h2d_busy_fraction", f(r.link.h2dBusyFraction)),
             ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),

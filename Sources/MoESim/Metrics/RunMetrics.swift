@@ -12,8 +12,6 @@ struct RunMetrics {
     var gpuStallSeconds = 0.0
     var decodeStallSeconds = 0.0
     var gpuBusySeconds = 0.0
-    var tokenLayers = 0
-    var activatedExperts = 0
     var peakKVCacheBytes = 0.0
     var makespanSeconds = 0.0
 
@@ -44,11 +42,6 @@ struct RunMetrics {
             hits += 1
             layerHits[layer] += 1
         }
-    }
-
-    @inline(__always) mutating func recordRouting(chosen: Int) {
-        tokenLayers += 1
-        activatedExperts += chosen
     }
 
     mutating func recordPass(_ pass: Pass, start: Double, end: Double, requestStart: Double, h2dBytesTotal: Double) {
@@ -127,7 +120,8 @@ struct RunMetrics {
                           residentWeightBytes: memoryPlan.residentWeightBytes, expertCacheBytes: memoryPlan.expertCacheBytes,
                           transferBufferBytes: memoryPlan.transferBufferBytes, peakKVCacheBytes: peakKVCacheBytes,
                           runtimeReservedBytes: memoryPlan.runtimeReservedBytes),
-            routing: .init(tokenLayers: tokenLayers, activatedExpertsPerTokenLayer: RunMetrics.ratio(Double(activatedExperts), Double(tokenLayers)),
+            routing: .init(tokenLayers: sim.routedTokenLayers,
+                           activatedExpertsPerTokenLayer: RunMetrics.ratio(Double(sim.activatedExperts), Double(sim.routedTokenLayers)),
                            missingCells: source.missingCellCount),
             warnings: warnings)
     }

@@ -8,14 +8,22 @@ public final class SyntheticPassSource: PassSource {
     private var record: TokenRecord
     private let tokens: Int
     private var produced = 0
+    private let model: ModelSpec
+    private let seed: UInt64
+    private let parameters: SyntheticTraceGenerator.Parameters
 
     public init(model: ModelSpec, tokens: Int, seed: UInt64, parameters: SyntheticTraceGenerator.Parameters = .init()) {
         generator = SyntheticTraceGenerator(layers: model.moeLayers, experts: model.experts, topK: model.topK, seed: seed, parameters: parameters)
         header = generator.header(model: model.name)
         record = generator.makeRecord()
         self.tokens = tokens
+        self.model = model
+        self.seed = seed
+        self.parameters = parameters
         sourceName = "synthetic(\(model.name), \(tokens) decode tokens, seed \(seed))"
     }
+
+    public func reopen() throws -> PassSource { SyntheticPassSource(model: model, tokens: tokens, seed: seed, parameters: parameters) }
 
     public func nextPass(into pass: inout Pass) throws -> Bool {
         pass.removeAll()

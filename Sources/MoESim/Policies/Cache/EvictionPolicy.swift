@@ -33,7 +33,51 @@ public protocol EvictionPolicy: AnyObject {
     func remove(_ key: Int)
     /// Resident keys, in the policy's own order (for reports and tests).
     var residentKeys: [Int] { get }
+    /// Whether `observe` should be called for every routed token (policies that score router outputs, e.g. MRS).
+    var observesRouting: Bool { get }
+    /// The router's output for one token at `layer`, before that layer's accesses.
+    func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool)
 }
 
-/// Builds one cache group of a policy: capacity and the size of the key space (keys are `0..<keySpace`).
-public typealias EvictionPolicyFactory = (_ capacity: Int, _ keySpace: Int) -> EvictionPolicy
+extension EvictionPolicy {
+    public var observesRouting: Bool { false }
+    public func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool) {}
+}
+
+/// What a cache group is built from.
+public struct CachePolicyContext {
+    public var capacity: Int
+    /// Keys are `0..<keySpace` (`layer * expertsPerLayer + expert`).
+    public var keySpace: Int
+    /// The keys this group may hold: one layer's for a per-layer group, all of them for a global one.
+    public var keys: Range<Int>
+    public var expertsPerLayer: Int
+    /// The coming accesses, for policies that look ahead (Belady); nil for the others.
+    public var future: FutureAccesses?
+    /// Accesses per key in a profiling pass, for policies that pin the popular ones (static); nil for the others.
+    public var popularity: [Int]?
+
+    public init(capacity: Int, keySpace: Int, keys: Range<Int>, expertsPerLayer: Int, future: FutureAccesses? = nil, popularity: [Int]? = nil) {
+        self.capacity = capacity
+        self.keySpace = keySpace
+        self.keys = keys
+        self.expertsPerLayer = expertsPerLayer
+        self.future = future
+        self.popularity = popularity
+    }
+}
+
+/// How to build a policy's groups, and what the run must prepare for it.
+public struct CachePolicyFactory: Sendable {
+    /// The policy reads the future access stream (a second, look-ahead pass over the trace).
+    public var needsFuture: Bool
+    /// The policy needs per-key popularity from a profiling pass.
+    public var needsPopularity: Bool
+    public var make: @Sendable (CachePolicyContext) -> EvictionPolicy
+
+    public init(needsFuture: Bool = false, needsPopularity: Bool = false, make: @escaping @Sendable (CachePolicyContext) -> EvictionPolicy) {
+        self.needsFuture = needsFuture
+        self.needsPopularity = needsPopularity
+        self.make = make
+    }
+}

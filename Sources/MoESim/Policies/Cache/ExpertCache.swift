@@ -8,14 +8,23 @@ public final class ExpertCache {
     public let groups: [EvictionPolicy]
     public let capacities: [Int]
 
-    public init(layers: Int, experts: Int, layout: CacheSpec.Layout, capacities: [Int], factory: (Int, Int) -> EvictionPolicy) {
+    public init(layers: Int, experts: Int, layout: CacheSpec.Layout, capacities: [Int], factory: CachePolicyFactory,
+                future: FutureAccesses? = nil, popularity: [Int]? = nil) {
         self.layers = layers
         self.experts = experts
         self.layout = layout
         self.capacities = capacities
         let keySpace = layers * experts
-        groups = capacities.map { factory($0, keySpace) }
+        groups = capacities.enumerated().map { index, capacity in
+            let keys = layout == .perLayer ? (index * experts)..<((index + 1) * experts) : 0..<keySpace
+            return factory.make(CachePolicyContext(capacity: capacity, keySpace: keySpace, keys: keys, expertsPerLayer: experts,
+                                                   future: future, popularity: popularity))
+        }
+        observesRouting = groups.first?.observesRouting ?? false
     }
+
+    /// Whether the policy wants every token's router output (`EvictionPolicy.observe`).
+    public let observesRouting: Bool
 
     public var totalCapacity: Int { capacities.reduce(0, +) }
 
@@ -32,8 +41,9 @@ public final class ExpertCache {
     /// for each expert index from the highest down, until full.
     public enum InitialFill: String, Sendable, CaseIterable { case highestIndex = "highest-index", empty }
 
+    /// Policies that choose their own contents (a pinned hot set) are filled by themselves and skip this.
     public func fill(_ mode: InitialFill) {
-        guard mode == .highestIndex else { return }
+        guard mode == .highestIndex, !groups.contains(where: { $0 is SelfFillingPolicy }) else { return }
         var time = -layers * experts
         for e in stride(from: experts - 1, through: 0, by: -1) {
             for l in 0..<layers {

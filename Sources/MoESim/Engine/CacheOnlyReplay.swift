@@ -1,0 +1,102 @@
+/// Hit rates without timing: replays the access stream of a trace through any number of cache configurations
+/// at once, in one pass over the trace. Each access is offered to every configuration in the same order the
+/// timed engine would make it (`PassRouter`), so a configuration's hits equal the timed run's.
+public final class CacheOnlyReplay {
+    /// One cache configuration to measure.
+    public struct Configuration: Sendable {
+        public var policy: String
+        public var layout: CacheSpec.Layout
+        /// Experts per layer (per-layer layout) or one total (global).
+        public var capacities: [Int]
+
+        public init(policy: String, layout: CacheSpec.Layout, capacities: [Int]) {
+            self.policy = policy
+            self.layout = layout
+            self.capacities = capacities
+        }
+    }
+
+    /// Hits and accesses of one configuration, overall and per layer.
+    public struct Result: Codable, Sendable {
+        public var policy: String
+        public var layout: String
+        public var capacities: [Int]
+        public var accesses: Int
+        public var hits: Int
+        public var perLayerHits: [Int]
+        public var perLayerAccesses: [Int]
+        public var hitRate: Double? { accesses > 0 ? Double(hits) / Double(accesses) : nil }
+    }
+
+    let source: PassSource
+    let gating: String
+    let initialFill: ExpertCache.InitialFill
+    let staticProfile: PopularityProfile
+    let lookaheadWindow: Int
+
+    public init(source: PassSource, gating: String = "topk", initialFill: ExpertCache.InitialFill = .empty,
+                staticProfile: PopularityProfile = .whole, lookaheadWindow: Int = FutureAccesses.defaultWindow) {
+        self.source = source
+        self.gating = gating
+        self.initialFill = initialFill
+        self.staticProfile = staticProfile
+        self.lookaheadWindow = lookaheadWindow
+    }
+
+    public func run(_ configurations: [Configuration]) throws -> [Result] {
+        let header = source.header
+        let layers = header.layers, experts = header.experts, keySpace = layers * experts
+        let makeGating = try gatingPolicies.resolve(gating, kind: "gating policy").make
+        let factories = try configurations.map { try cachePolicies.resolve($0.policy, kind: "cache policy").make }
+        let future = factories.contains { $0.needsFuture }
+            ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: keySpace, window: lookaheadWindow)
+            : nil
+        let popularity = factories.contains { $0.needsPopularity }
+            ? try staticProfile.count(AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: keySpace)
+            : nil
+        let caches = zip(configurations, factories).map { configuration, factory in
+            let cache = ExpertCache(layers: layers, experts: experts, layout: configuration.layout, capacities: configuration.capacities,
+                                    factory: factory, future: future, popularity: popularity)
+            cache.fill(initialFill)
+            return cache
+        }
+        var hits = Array(repeating: Array(repeating: 0, count: layers), count: caches.count)
+        var accesses = Array(repeating: 0, count: layers)
+        let router = PassRouter(experts: experts, gating: makeGating())
+        router.weightsAreFull = header.weights == .full
+        var pass = Pass()
+        var time = 0
+        while try source.nextPass(into: &pass) {
+            try future?.prepare(runPosition: time)
+            for layer in 0..<layers {
+                let count = router.route(pass, layer: layer, observer: nil)
+                for cache in caches where cache.observesRouting {
+                    let group = cache.group(ofLayer: layer)
+                    for t in 0..<pass.tokenCount where pass.tokens[t].counts[layer] >= 0 {
+                        group.observe(layer: layer, token: pass.tokens[t], weightsAreFull: router.weightsAreFull)
+                    }
+                }
+                for j in 0..<count {
+                    let key = layer * experts + Int(router.distinct[j])
+                    let context = AccessContext(time: time, weight: router.weightPerExpert[Int(router.distinct[j])])
+                    accesses[layer] += 1
+                    for (c, cache) in caches.enumerated() {
+                        let group = cache.group(ofLayer: layer)
+                        if group.contains(key) {
+                            group.touch(key, context: context)
+                            hits[c][layer] += 1
+                        } else {
+                            _ = group.insert(key, context: context)
+                        }
+                    }
+                    time += 1
+                }
+                router.clear(count)
+            }
+        }
+        return configurations.enumerated().map { c, configuration in
+            Result(policy: configuration.policy, layout: configuration.layout.rawValue, capacities: configuration.capacities,
+                   accesses: accesses.reduce(0, +), hits: hits[c].reduce(0, +), perLayerHits: hits[c], perLayerAccesses: accesses)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// Mattson's stack algorithm: one pass over the access stream gives LRU hit counts for every capacity at once
+/// (an access hits an LRU cache of capacity c exactly when its reuse distance, the number of distinct keys
+/// used since the key's last access, is below c). Valid for caches that start empty (the inclusion property);
+/// `CacheOnlyReplay` is used otherwise. Stacks are flat move-to-front arrays: O(distance) per access.
+public final class LRUStackDistances {
+    public let layers: Int
+    public let experts: Int
+    public let layout: CacheSpec.Layout
+    private let depth: Int
+    /// Most recently used first; one stack per layer, or one for all keys.
+    private let stacks: FixedArray<Int32>
+    private let stackSizes: FixedArray<Int>
+    /// `histogramFlat[layer * depth + d]`: accesses at that layer with reuse distance d (cold misses not counted).
+    private let histogramFlat: FixedArray<Int>
+    private let accesses: FixedArray<Int>
+
+    public init(layers: Int, experts: Int, layout: CacheSpec.Layout) {
+        self.layers = layers
+        self.experts = experts
+        self.layout = layout
+        depth = layout == .perLayer ? experts : layers * experts
+        let stackCount = layout == .perLayer ? layers : 1
+        stacks = FixedArray(repeating: -1, count: stackCount * depth)
+        stackSizes = FixedArray(repeating: 0, count: stackCount)
+        histogramFlat = FixedArray(repeating: 0, count: layers * depth)
+        accesses = FixedArray(repeating: 0, count: layers)
+    }
+
+    public func access(_ key: Int) {
+        let layer = key / experts
+        let s = layout == .perLayer ? layer : 0
+        let base = s * depth
+        let k = Int32(key)
+        accesses[layer] += 1
+        let size = stackSizes[s]
+        var d = 0
+        while d < size && stacks[base + d] != k { d += 1 }
+        if d < size {
+            histogramFlat[layer * depth + d] += 1
+        } else {
+            stackSizes[s] = size + 1
+        }
+        // Move to front: shift the first d entries down by one.
+        var i = d
+        while i > 0 {
+            stacks[base + i] = stacks[base + i - 1]
+            i -= 1
+        }
+        stacks[base] = k
+    }
+
+    public var accessesPerLayer: [Int] { accesses.array }
+
+    /// Hits per layer for a cache of `capacity` (experts per layer for per-layer, total for global).
+    public func hits(capacity: Int) -> [Int] {
+        (0..<layers).map { layer in (0..<min(max(0, capacity), depth)).reduce(0) { $0 + histogramFlat[layer * depth + $1] } }
+    }
+
+    /// Feeds a whole access stream.
+    public func consume(_ stream: AccessStream) throws {
+        while let key = try stream.next() { access(key) }
+    }
+}

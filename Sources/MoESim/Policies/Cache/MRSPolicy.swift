@@ -1,0 +1,70 @@
+/// Minus Recent Score (HybriMoE, papers.md §1.8): every routed token updates each expert's score of that layer,
+/// S <- alpha * TopP(s) + (1 - alpha) * S, where TopP(s) keeps the router's top-p scores and zeroes the rest;
+/// the resident with the lowest S is evicted (ties: least recently used). Defaults alpha = 0.5, p = 2 x top-k.
+/// Deviation: with `topk` traces only the recorded top-k scores are known, so TopP keeps those (top-k <= p);
+/// `full` traces give the real top-p.
+public final class MRSPolicy: EvictionPolicy {
+    public static let defaultAlpha: Float = 0.5
+    public let capacity: Int
+    public let alpha: Float
+    private let residents: ResidentSet
+    private let score: FixedArray<Float>
+    private let expertsPerLayer: Int
+    private var topP: [Float] = []
+
+    public init(capacity: Int, keySpace: Int, expertsPerLayer: Int, alpha: Float = MRSPolicy.defaultAlpha) {
+        self.capacity = capacity
+        self.alpha = alpha
+        self.expertsPerLayer = expertsPerLayer
+        residents = ResidentSet(capacity: capacity, keySpace: keySpace)
+        score = FixedArray(repeating: 0, count: keySpace)
+    }
+
+    public var count: Int { residents.count }
+    public func contains(_ key: Int) -> Bool { residents.contains(key) }
+    public var observesRouting: Bool { true }
+    public func currentScore(_ key: Int) -> Float { score[key] }
+
+    public func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool) {
+        let base = layer * expertsPerLayer
+        let decay = 1 - alpha
+        for e in 0..<expertsPerLayer { score[base + e] *= decay }
+        let n = Int(token.counts[layer])
+        guard n > 0, token.weightsPerLayer > 0 else { return }
+        let weightBase = layer * token.weightsPerLayer
+        if weightsAreFull {
+            // Top-p of the full softmax, p = 2 x the experts a token selects.
+            let p = min(expertsPerLayer, 2 * token.slotsPerLayer)
+            topP.removeAll(keepingCapacity: true)
+            for e in 0..<expertsPerLayer { topP.append(token.weights[weightBase + e]) }
+            topP.sort(by: >)
+            let threshold = topP[p - 1]
+            var taken = 0
+            for e in 0..<expertsPerLayer where taken < p && token.weights[weightBase + e] >= threshold {
+                score[base + e] += alpha * token.weights[weightBase + e]
+                taken += 1
+            }
+        } else {
+            let cell = layer * token.slotsPerLayer
+            for i in 0..<n { score[base + Int(token.experts[cell + i])] += alpha * token.weights[weightBase + i] }
+        }
+    }
+
+    public func touch(_ key: Int, context: AccessContext) { residents.lastAccess[key] = context.time }
+
+    public func insert(_ key: Int, context: AccessContext) -> Admission {
+        guard capacity > 0 else { return .bypassed }
+        var evicted: Int?
+        if residents.isFull {
+            let victim = residents.minimum { self.score[$0] }
+            residents.remove(victim)
+            evicted = victim
+        }
+        residents.add(key)
+        residents.lastAccess[key] = context.time
+        return .admitted(evicted: evicted)
+    }
+
+    public func remove(_ key: Int) { residents.remove(key) }
+    public var residentKeys: [Int] { residents.all.sorted() }
+}
