@@ -57,7 +57,7 @@ enum TraceCommands {
         }
         var generator = SyntheticTraceGenerator(layers: model.moeLayers, experts: model.experts, topK: model.topK, seed: seed, parameters: parameters)
         let writer = try args.value("out").map { try TraceWriter(path: $0, overwrite: args.has("force")) } ?? TraceWriter()
-        var header = generator.header(model: model.name)
+        var header = generator.header(model: model.name, sharedExperts: model.sharedExperts)
         if case var .object(members) = header.raw {
             members.append(("generated_by", .string("sim trace synth --model \(model.name) --tokens \(tokens) --prompt \(prompt) --requests \(requests) --seed \(seed) --reuse \(parameters.reuseProbability) --skew \(parameters.popularitySkew)")))
             header.raw = .object(members)

@@ -14,7 +14,7 @@ public final class SyntheticPassSource: PassSource {
 
     public init(model: ModelSpec, tokens: Int, seed: UInt64, parameters: SyntheticTraceGenerator.Parameters = .init()) {
         generator = SyntheticTraceGenerator(layers: model.moeLayers, experts: model.experts, topK: model.topK, seed: seed, parameters: parameters)
-        header = generator.header(model: model.name)
+        header = generator.header(model: model.name, sharedExperts: model.sharedExperts)
         record = generator.makeRecord()
         self.tokens = tokens
         self.model = model

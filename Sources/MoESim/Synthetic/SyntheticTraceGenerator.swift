@@ -51,8 +51,8 @@ public struct SyntheticTraceGenerator {
         previous = Array(repeating: 0, count: layers * topK)
     }
 
-    public func header(model: String) -> TraceHeader {
-        TraceHeader(model: model, layers: layers, experts: experts, topK: topK, weights: .topk,
+    public func header(model: String, sharedExperts: Int = 0) -> TraceHeader {
+        TraceHeader(model: model, layers: layers, experts: experts, topK: topK, weights: .topk, sharedExperts: sharedExperts,
                     extra: [("source", .string("moe-sim SyntheticTraceGenerator (not a recorded trace)"))])
     }
 
