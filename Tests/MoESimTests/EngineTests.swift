@@ -144,3 +144,28 @@ struct BufferPoolTests {
         #expect(serial.memory.transferBufferBytes == Fixtures.expertBytes)
     }
 }
+
+struct SharedExpertTests {
+    /// DeepSeek-V2-Lite has 2 shared experts per layer: they are resident weights, computed every layer, and never
+    /// an access, a miss or a load.
+    @Test func sharedExpertsAreNeverAccessedOrLoaded() throws {
+        let model = try ModelCatalog.resolve("deepseek-v2-lite")
+        func run(_ cache: String) throws -> Report {
+            var config = SimulationConfig(hardware: try HardwareCatalog.resolve("rtx4090"), model: model,
+                                          quantization: try QuantizationCatalog.resolve("hqq4"), runtime: try RuntimeCatalog.resolve("tuned"),
+                                          cache: try CacheSpec.parse(cache), initialFill: .empty)
+            config.beladyReference = false
+            return try Simulation(config: config, source: SyntheticPassSource(model: model, tokens: 12, seed: 5)).run()
+        }
+        let none = try run("none")
+        let routedAccesses = none.cache.accesses
+        #expect(none.cache.onDemandLoads == routedAccesses)
+        #expect(routedAccesses == 12 * model.moeLayers * model.topK)
+        #expect(none.link.onDemandLoadBytes == Double(routedAccesses * none.sizes.expertBytes))
+        let resident = try run("all-resident")
+        #expect(resident.link.h2dBytes == 0)
+        // Shared experts are part of the resident weights.
+        let q = try QuantizationCatalog.resolve("hqq4")
+        #expect(resident.sizes.residentWeightBytes >= model.moeLayers * model.sharedExperts * q.sharedExpertBytes(model))
+    }
+}
