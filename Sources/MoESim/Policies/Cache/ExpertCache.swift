@@ -41,7 +41,7 @@ public final class ExpertCache {
     /// for each expert index from the highest down, until full.
     public enum InitialFill: String, Sendable, CaseIterable { case highestIndex = "highest-index", empty }
 
-    /// Policies that choose their own contents (a pinned hot set) are filled by themselves and skip this.
+    /// Policies that choose their own contents (a pinned hot set) are left alone.
     public func fill(_ mode: InitialFill) {
         guard mode == .highestIndex, !groups.contains(where: { $0 is SelfFillingPolicy }) else { return }
         var time = -layers * experts

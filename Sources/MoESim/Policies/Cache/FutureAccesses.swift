@@ -23,9 +23,10 @@ public final class FutureAccesses {
 
     public init(stream: AccessStream, keySpace: Int, window: Int = FutureAccesses.defaultWindow) throws {
         self.stream = stream
-        self.window = window
-        keys = FixedArray(repeating: -1, count: window * 2)
-        nextOfAccess = FixedArray(repeating: FutureAccesses.never, count: window * 2)
+        // `prepare` runs between passes, so the reach must cover at least one pass (every expert of every layer).
+        self.window = max(window, keySpace)
+        keys = FixedArray(repeating: -1, count: self.window * 2)
+        nextOfAccess = FixedArray(repeating: FutureAccesses.never, count: self.window * 2)
         lastSeen = FixedArray(repeating: -1, count: keySpace)
         firstOccurrence = FixedArray(repeating: FutureAccesses.never, count: keySpace)
         try prepare(runPosition: 0)

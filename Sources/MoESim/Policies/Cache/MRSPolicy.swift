@@ -33,8 +33,8 @@ public final class MRSPolicy: EvictionPolicy {
         guard n > 0, token.weightsPerLayer > 0 else { return }
         let weightBase = layer * token.weightsPerLayer
         if weightsAreFull {
-            // Top-p of the full softmax, p = 2 x the experts a token selects.
-            let p = min(expertsPerLayer, 2 * token.slotsPerLayer)
+            // Top-p of the full softmax, p = 2 x the experts the token selects.
+            let p = min(expertsPerLayer, 2 * n)
             topP.removeAll(keepingCapacity: true)
             for e in 0..<expertsPerLayer { topP.append(token.weights[weightBase + e]) }
             topP.sort(by: >)
