@@ -212,7 +212,7 @@ import Testing
         #expect(mrs.observesRouting)
         var time = 0
         func token(_ experts: [Int], _ weights: [Float]) -> [Step] {
-            mrs.observe(layer: 0, token: Self.topKToken(experts: experts, weights: weights), weightsAreFull: false)
+            _ = RoutingCell.with(Self.topKToken(experts: experts, weights: weights), layer: 0, weightsAreFull: false) { mrs.observe($0) }
             defer { time += experts.count }
             return Self.drive(mrs, experts, from: time)
         }
@@ -236,16 +236,16 @@ import Testing
         // A token with an empty cell still decays the layer.
         var empty = Self.topKToken(experts: [], weights: [])
         empty.counts[0] = 0
-        mrs.observe(layer: 0, token: empty, weightsAreFull: false)
+        _ = RoutingCell.with(empty, layer: 0, weightsAreFull: false) { mrs.observe($0) }
         #expect(scores() == [0.0234375, 0.0703125, 0.0625, 0.3125])
     }
 
     @Test func mrsTieInScoreGoesToTheLeastRecentlyUsed() {
         let mrs = MRSPolicy(capacity: 2, keySpace: 4, expertsPerLayer: 4)
         // 1 then 0 with equal weight: equal scores 0.25; 1 is the less recently used (and the higher key).
-        mrs.observe(layer: 0, token: Self.topKToken(experts: [1, 0], weights: [0.5, 0.5]), weightsAreFull: false)
+        _ = RoutingCell.with(Self.topKToken(experts: [1, 0], weights: [0.5, 0.5]), layer: 0, weightsAreFull: false) { mrs.observe($0) }
         #expect(Self.drive(mrs, [1, 0]) == [.admitted(nil), .admitted(nil)])
-        mrs.observe(layer: 0, token: Self.topKToken(experts: [2], weights: [1.0]), weightsAreFull: false)
+        _ = RoutingCell.with(Self.topKToken(experts: [2], weights: [1.0]), layer: 0, weightsAreFull: false) { mrs.observe($0) }
         #expect(mrs.currentScore(0) == mrs.currentScore(1))
         #expect(Self.access(mrs, 2, time: 2) == .admitted(1))
         #expect(MRSPolicy(capacity: 0, keySpace: 4, expertsPerLayer: 4).insert(0, context: AccessContext(time: 0)) == .bypassed)
@@ -254,8 +254,8 @@ import Testing
     @Test func mrsScoresOnlyTheTokensLayer() {
         // Two layers of 4 experts: observing layer 1 touches keys 4..7 only (layer 0's scores neither decay nor grow).
         let mrs = MRSPolicy(capacity: 2, keySpace: 8, expertsPerLayer: 4)
-        mrs.observe(layer: 0, token: Self.topKToken(layers: 2, layer: 0, experts: [1], weights: [1.0]), weightsAreFull: false)
-        mrs.observe(layer: 1, token: Self.topKToken(layers: 2, layer: 1, experts: [2, 0], weights: [0.75, 0.25]), weightsAreFull: false)
+        _ = RoutingCell.with(Self.topKToken(layers: 2, layer: 0, experts: [1], weights: [1.0]), layer: 0, weightsAreFull: false) { mrs.observe($0) }
+        _ = RoutingCell.with(Self.topKToken(layers: 2, layer: 1, experts: [2, 0], weights: [0.75, 0.25]), layer: 1, weightsAreFull: false) { mrs.observe($0) }
         #expect((0..<8).map { mrs.currentScore($0) } == [0, 0.5, 0, 0, 0.125, 0, 0.375, 0])
     }
 
@@ -273,11 +273,11 @@ import Testing
         }
         func scores() -> [Float] { (0..<6).map { mrs.currentScore($0) } }
         // Top 4: e3 0.5, e1 0.25, e0 0.125, e2 0.0625; e4 and e5 (0.03125 each) are outside.
-        mrs.observe(layer: 0, token: full([0.125, 0.25, 0.0625, 0.5, 0.03125, 0.03125]), weightsAreFull: true)
+        _ = RoutingCell.with(full([0.125, 0.25, 0.0625, 0.5, 0.03125, 0.03125]), layer: 0, weightsAreFull: true) { mrs.observe($0) }
         #expect(scores() == [0.0625, 0.125, 0.03125, 0.25, 0, 0])
         // Tie at the threshold (0.125 for e3 and e4): the lower index takes the last of the p places.
         // Decay -> [0.03125, 0.0625, 0.015625, 0.125, 0, 0]; e0..e2 gain 0.125, e3 gains 0.0625.
-        mrs.observe(layer: 0, token: full([0.25, 0.25, 0.25, 0.125, 0.125, 0]), weightsAreFull: true)
+        _ = RoutingCell.with(full([0.25, 0.25, 0.25, 0.125, 0.125, 0]), layer: 0, weightsAreFull: true) { mrs.observe($0) }
         #expect(scores() == [0.15625, 0.1875, 0.140625, 0.1875, 0, 0])
         // The victim is the lowest score: 3 and 2 resident, 1 comes in and evicts 2 (0.140625 < 0.1875).
         #expect(Self.drive(mrs, [3, 2, 1]) == [.admitted(nil), .admitted(nil), .admitted(2)])
@@ -291,7 +291,7 @@ import Testing
         token.experts[0] = 3
         token.experts[1] = 1
         token.weights = [0.125, 0.25, 0.0625, 0.5, 0.03125, 0.03125]
-        mrs.observe(layer: 0, token: token, weightsAreFull: true)
+        _ = RoutingCell.with(token, layer: 0, weightsAreFull: true) { mrs.observe($0) }
         // Two experts selected: p = 4, so e4 and e5 stay at 0.
         #expect((0..<4).map { mrs.currentScore($0) } == [0.0625, 0.125, 0.03125, 0.25])
         #expect(mrs.currentScore(4) == 0 && mrs.currentScore(5) == 0)

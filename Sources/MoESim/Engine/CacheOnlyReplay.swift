@@ -72,8 +72,8 @@ public final class CacheOnlyReplay {
                 let count = router.route(pass, layer: layer, observer: nil)
                 for cache in caches where cache.observesRouting {
                     let group = cache.group(ofLayer: layer)
-                    for t in 0..<pass.tokenCount where pass.tokens[t].counts[layer] >= 0 {
-                        group.observe(layer: layer, token: pass.tokens[t], weightsAreFull: router.weightsAreFull)
+                    for t in 0..<pass.tokenCount {
+                        _ = RoutingCell.with(pass.tokens[t], layer: layer, weightsAreFull: router.weightsAreFull) { group.observe($0) }
                     }
                 }
                 for j in 0..<count {

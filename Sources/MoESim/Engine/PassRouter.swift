@@ -28,39 +28,33 @@ public final class PassRouter {
     /// Routes every token of `pass` at `layer`; returns how many distinct experts were selected.
     /// `observer`, if any, sees each token's router output first (MRS-style scoring).
     public func route(_ pass: Pass, layer: Int, observer: EvictionPolicy?) -> Int {
-        var count = 0
-        for t in 0..<pass.tokenCount {
-            let token = pass.tokens[t]
-            guard token.counts[layer] >= 0 else { continue }
-            observer?.observe(layer: layer, token: token, weightsAreFull: weightsAreFull)
-            let chosen = gating.select(token: token, layer: layer, into: selected)
-            tokenLayers += 1
-            activatedExperts += chosen
-            let weightBase = layer * token.weightsPerLayer
-            for i in 0..<chosen {
-                let e = Int(selected[i])
-                if tokensPerExpert[e] == 0 {
-                    distinct[count] = Int32(e)
-                    count += 1
-                    weightPerExpert[e] = 0
+        // Records are read in place through a cell view: copying a record would retain and release its arrays.
+        pass.tokens.withUnsafeBufferPointer { tokens in
+            var count = 0
+            for t in 0..<pass.tokenCount {
+                _ = RoutingCell.with(tokens.baseAddress! + t, layer: layer, weightsAreFull: weightsAreFull) { cell in
+                    observer?.observe(cell)
+                    let chosen = gating.select(cell, into: selected)
+                    tokenLayers += 1
+                    activatedExperts += chosen
+                    for i in 0..<chosen {
+                        let e = Int(selected[i])
+                        if tokensPerExpert[e] == 0 {
+                            distinct[count] = Int32(e)
+                            count += 1
+                            weightPerExpert[e] = 0
+                        }
+                        tokensPerExpert[e] += 1
+                        weightPerExpert[e] += cell.weight(of: e)
+                    }
                 }
-                tokensPerExpert[e] += 1
-                if token.weightsPerLayer > 0 { weightPerExpert[e] += routerWeight(token, layer: layer, expert: e, weightBase: weightBase) }
             }
+            return count
         }
-        return count
     }
 
     /// Forgets the token counts of the first `count` distinct experts (call once the layer is done).
     public func clear(_ count: Int) {
         for j in 0..<count { tokensPerExpert[Int(distinct[j])] = 0 }
-    }
-
-    /// The router weight of `expert` for this token: indexed by expert id in `full` traces, by list position in `topk` ones.
-    @inline(__always) func routerWeight(_ token: TokenRecord, layer: Int, expert: Int, weightBase: Int) -> Float {
-        if weightsAreFull { return token.weights[weightBase + expert] }
-        let base = layer * token.slotsPerLayer
-        for j in 0..<Int(token.counts[layer]) where token.experts[base + j] == Int32(expert) { return token.weights[weightBase + j] }
-        return 0
     }
 }

@@ -21,9 +21,11 @@ public struct SyntheticTraceGenerator {
     public let topK: Int
     public let parameters: Parameters
     private var rng: SeededGenerator
-    private var cumulative: [[Double]]
-    private var order: [[Int32]]
-    private var previous: [Int32]
+    /// Popularity CDF over popularity ranks (the same for every layer).
+    private let cumulative: FixedArray<Double>
+    /// `order[layer * experts + rank]`: which expert has that popularity rank at that layer.
+    private let order: FixedArray<Int32>
+    private let previous: FixedArray<Int32>
     private var hasPrevious = false
     static let weightResolution: Float = 10_000
 
@@ -33,22 +35,22 @@ public struct SyntheticTraceGenerator {
         self.topK = topK
         self.parameters = parameters
         rng = SeededGenerator(seed: seed)
-        var cumulative: [[Double]] = []
-        var order: [[Int32]] = []
         var rng2 = SeededGenerator(seed: seed ^ 0x5EED)
         let weights = (1...experts).map { 1.0 / pow(Double($0), parameters.popularitySkew) }
         let total = weights.reduce(0, +)
         var running = 0.0
-        let cdf = weights.map { running += $0 / total; return running }
-        for _ in 0..<layers {
+        cumulative = FixedArray(repeating: 0, count: experts)
+        for (i, w) in weights.enumerated() {
+            running += w / total
+            cumulative[i] = running
+        }
+        order = FixedArray(repeating: 0, count: layers * experts)
+        for l in 0..<layers {
             var perm = (0..<experts).map(Int32.init)
             for i in stride(from: experts - 1, to: 0, by: -1) { perm.swapAt(i, rng2.nextInt(below: i + 1)) }
-            order.append(perm)
-            cumulative.append(cdf)
+            for (i, e) in perm.enumerated() { order[l * experts + i] = e }
         }
-        self.cumulative = cumulative
-        self.order = order
-        previous = Array(repeating: 0, count: layers * topK)
+        previous = FixedArray(repeating: 0, count: layers * topK)
     }
 
     public func header(model: String, sharedExperts: Int = 0) -> TraceHeader {
@@ -62,13 +64,17 @@ public struct SyntheticTraceGenerator {
 
     private mutating func drawExpert(layer: Int) -> Int32 {
         let u = rng.nextUnit()
-        let cdf = cumulative[layer]
         var lo = 0, hi = experts - 1
         while lo < hi {
             let mid = (lo + hi) / 2
-            if cdf[mid] < u { lo = mid + 1 } else { hi = mid }
+            if cumulative[mid] < u { lo = mid + 1 } else { hi = mid }
         }
-        return order[layer][lo]
+        return order[layer * experts + lo]
+    }
+
+    /// Rounds a weight in [0, 1] to the generator's resolution (1e-4) without a libm call.
+    @inline(__always) static func quantize(_ w: Double) -> Float {
+        Float(Int(w * Double(weightResolution) + 0.5)) / weightResolution
     }
 
     /// Fills `record`'s routing for the next token.
@@ -94,13 +100,13 @@ public struct SyntheticTraceGenerator {
             }
             record.counts[l] = Int8(topK)
             let span = parameters.maxTopWeight - parameters.minTopWeight
-            let top = Float(((parameters.minTopWeight + span * rng.nextUnit()) * Double(SyntheticTraceGenerator.weightResolution)).rounded()) / SyntheticTraceGenerator.weightResolution
+            let top = SyntheticTraceGenerator.quantize(parameters.minTopWeight + span * rng.nextUnit())
             if topK == 1 {
                 record.weights[base] = 1
             } else {
                 record.weights[base] = top
-                let rest = (1 - top) / Float(topK - 1)
-                for i in 1..<topK { record.weights[base + i] = (rest * SyntheticTraceGenerator.weightResolution).rounded() / SyntheticTraceGenerator.weightResolution }
+                let rest = SyntheticTraceGenerator.quantize(Double(1 - top) / Double(topK - 1))
+                for i in 1..<topK { record.weights[base + i] = rest }
             }
         }
         for i in 0..<(layers * topK) { previous[i] = record.experts[i] }

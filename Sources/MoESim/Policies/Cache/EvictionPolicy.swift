@@ -35,13 +35,13 @@ public protocol EvictionPolicy: AnyObject {
     var residentKeys: [Int] { get }
     /// Whether `observe` should be called for every routed token (policies that score router outputs, e.g. MRS).
     var observesRouting: Bool { get }
-    /// The router's output for one token at `layer`, before that layer's accesses.
-    func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool)
+    /// The router's output for one token at one layer, before that layer's accesses.
+    func observe(_ cell: RoutingCell)
 }
 
 extension EvictionPolicy {
     public var observesRouting: Bool { false }
-    public func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool) {}
+    public func observe(_ cell: RoutingCell) {}
 }
 
 /// What a cache group is built from.

@@ -25,28 +25,26 @@ public final class MRSPolicy: EvictionPolicy {
     public var observesRouting: Bool { true }
     public func currentScore(_ key: Int) -> Float { score[key] }
 
-    public func observe(layer: Int, token: TokenRecord, weightsAreFull: Bool) {
-        let base = layer * expertsPerLayer
+    public func observe(_ cell: RoutingCell) {
+        let base = cell.layer * expertsPerLayer
         let decay = 1 - alpha
         for e in 0..<expertsPerLayer { score[base + e] *= decay }
-        let n = Int(token.counts[layer])
-        guard n > 0, token.weightsPerLayer > 0 else { return }
-        let weightBase = layer * token.weightsPerLayer
-        if weightsAreFull {
+        let n = cell.experts.count
+        guard n > 0, !cell.weights.isEmpty else { return }
+        if cell.weightsAreFull {
             // Top-p of the full softmax, p = 2 x the experts the token selects.
             let p = min(expertsPerLayer, 2 * n)
             topP.removeAll(keepingCapacity: true)
-            for e in 0..<expertsPerLayer { topP.append(token.weights[weightBase + e]) }
+            for e in 0..<expertsPerLayer { topP.append(cell.weights[e]) }
             topP.sort(by: >)
             let threshold = topP[p - 1]
             var taken = 0
-            for e in 0..<expertsPerLayer where taken < p && token.weights[weightBase + e] >= threshold {
-                score[base + e] += alpha * token.weights[weightBase + e]
+            for e in 0..<expertsPerLayer where taken < p && cell.weights[e] >= threshold {
+                score[base + e] += alpha * cell.weights[e]
                 taken += 1
             }
         } else {
-            let cell = layer * token.slotsPerLayer
-            for i in 0..<n { score[base + Int(token.experts[cell + i])] += alpha * token.weights[weightBase + i] }
+            for i in 0..<n { score[base + Int(cell.experts[i])] += alpha * cell.weights[i] }
         }
     }
 

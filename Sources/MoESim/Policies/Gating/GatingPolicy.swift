@@ -3,8 +3,8 @@
 public protocol GatingPolicy: AnyObject {
     var name: String { get }
     /// Writes the experts to run into `selected` (room for every expert of a layer) and returns how many.
-    /// Only called for recorded cells (`token.counts[layer] >= 0`).
-    func select(token: TokenRecord, layer: Int, into selected: FixedArray<Int32>) -> Int
+    /// Only called for recorded cells.
+    func select(_ cell: RoutingCell, into selected: FixedArray<Int32>) -> Int
 }
 
 /// Gating policies by name (`--gating`).

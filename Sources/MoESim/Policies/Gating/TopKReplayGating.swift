@@ -4,10 +4,8 @@ public final class TopKReplayGating: GatingPolicy {
 
     public init() {}
 
-    public func select(token: TokenRecord, layer: Int, into selected: FixedArray<Int32>) -> Int {
-        let n = Int(token.counts[layer])
-        let base = layer * token.slotsPerLayer
-        for i in 0..<n { selected[i] = token.experts[base + i] }
-        return n
+    public func select(_ cell: RoutingCell, into selected: FixedArray<Int32>) -> Int {
+        for i in 0..<cell.experts.count { selected[i] = cell.experts[i] }
+        return cell.experts.count
     }
 }
