@@ -37,6 +37,9 @@ public struct CostModel: Sendable {
     let lmHeadFlopsPerToken: Double
     /// Share of an expert's compute that belongs to each transfer part (by bytes).
     let expertPartShares: [Double]
+    /// Sliding-window attention: window length and period (0 when every layer attends to the full context).
+    let slidingWindowTokens: Int
+    let slidingWindowEveryN: Int
 
     static let flopsPerMultiplyAdd = 2.0
     /// QK^T and AV, each a multiply-add per head dimension and attended position.
@@ -78,6 +81,8 @@ public struct CostModel: Sendable {
         lmHeadBytes = CostModel.fp16Bytes * Double(lmHeadParams)
         lmHeadFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(lmHeadParams)
         expertPartShares = expertPartBytes.map { Double($0) / Double(quantization.expertBytes(model)) }
+        slidingWindowTokens = model.attention.slidingWindow?.window ?? 0
+        slidingWindowEveryN = model.attention.slidingWindow?.layersEveryN ?? 0
     }
 
     @inline(__always) func roofline(bytes: Double, flops: Double) -> Double {
@@ -137,9 +142,7 @@ public struct CostModel: Sendable {
 
     /// Positions a token at `contextLength` attends to in `layer` (sliding-window layers cap it).
     @inline(__always) public func attendedContext(layer: Int, contextLength: Int) -> Int {
-        if let w = model.attention.slidingWindow, w.layersEveryN > 0, layer % w.layersEveryN == 0 {
-            return min(contextLength, w.window)
-        }
+        if slidingWindowEveryN > 0 && layer % slidingWindowEveryN == 0 { return min(contextLength, slidingWindowTokens) }
         return contextLength
     }
 }

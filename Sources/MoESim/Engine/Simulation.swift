@@ -216,7 +216,7 @@ public final class Simulation: PrefetchContext {
         gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, requestStart: requestStart[pass.request],
-                           h2dBytesTotal: h2d.bytesByCause[Int(TransferCause.onDemand.rawValue)] + h2d.bytesByCause[Int(TransferCause.prefetch.rawValue)])
+                           h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
     }
 
     /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).

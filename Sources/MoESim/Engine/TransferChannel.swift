@@ -28,30 +28,47 @@ public struct Transfer: Sendable {
 /// per transfer. Completion is signalled through the event queue.
 public final class TransferChannel {
     public let name: String
-    public private(set) var queue: [Transfer] = []
-    private var queueHead = 0
+    /// Waiting transfers, a ring buffer that grows when full.
+    private var ring: [Transfer] = []
+    private var head = 0
+    private var waiting = 0
     public private(set) var active: Transfer?
     public private(set) var activeEnd = 0.0
     public private(set) var busySeconds = 0.0
-    public private(set) var bytesByCause: [Double] = Array(repeating: 0, count: TransferCause.allCases.count)
-    public private(set) var transfersByCause: [Int] = Array(repeating: 0, count: TransferCause.allCases.count)
+    private let bytes = FixedArray<Double>(repeating: 0, count: TransferCause.allCases.count)
+    private let transfers = FixedArray<Int>(repeating: 0, count: TransferCause.allCases.count)
 
     public init(name: String) { self.name = name }
 
     public var isIdle: Bool { active == nil }
-    public var pendingCount: Int { queue.count - queueHead + (active == nil ? 0 : 1) }
+    public var pendingCount: Int { waiting + (active == nil ? 0 : 1) }
+    public var bytesByCause: [Double] { bytes.array }
+    public var transfersByCause: [Int] { transfers.array }
+    @inline(__always) public func bytes(_ cause: TransferCause) -> Double { bytes[Int(cause.rawValue)] }
 
-    func append(_ transfer: Transfer) { queue.append(transfer) }
+    func append(_ transfer: Transfer) {
+        if waiting == ring.count {
+            // Grow, unrolling the ring so the oldest is first.
+            var grown: [Transfer] = []
+            grown.reserveCapacity(max(8, ring.count * 2))
+            for i in 0..<waiting { grown.append(ring[(head + i) % ring.count]) }
+            grown.append(transfer)
+            while grown.count < max(8, ring.count * 2) { grown.append(transfer) }
+            ring = grown
+            head = 0
+            waiting += 1
+            return
+        }
+        ring[(head + waiting) % ring.count] = transfer
+        waiting += 1
+    }
 
     /// Takes the next queued transfer, if any.
     func dequeue() -> Transfer? {
-        guard queueHead < queue.count else { return nil }
-        let t = queue[queueHead]
-        queueHead += 1
-        if queueHead > 1024 && queueHead * 2 > queue.count {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
+        guard waiting > 0 else { return nil }
+        let t = ring[head]
+        head = (head + 1) % ring.count
+        waiting -= 1
         return t
     }
 
@@ -59,8 +76,8 @@ public final class TransferChannel {
         active = transfer
         activeEnd = time + seconds
         busySeconds += seconds
-        bytesByCause[Int(transfer.cause.rawValue)] += Double(transfer.bytes)
-        transfersByCause[Int(transfer.cause.rawValue)] += 1
+        bytes[Int(transfer.cause.rawValue)] += Double(transfer.bytes)
+        transfers[Int(transfer.cause.rawValue)] += 1
     }
 
     func finish() -> Transfer {
@@ -69,5 +86,5 @@ public final class TransferChannel {
         return t
     }
 
-    public var totalBytes: Double { bytesByCause.reduce(0, +) }
+    public var totalBytes: Double { bytes.array.reduce(0, +) }
 }

@@ -2,8 +2,8 @@
 struct RunMetrics {
     var accesses = 0
     var hits = 0
-    var layerAccesses: [Int] = []
-    var layerHits: [Int] = []
+    var layerAccesses = FixedArray<Int>(repeating: 0, count: 0)
+    var layerHits = FixedArray<Int>(repeating: 0, count: 0)
     var onDemandLoads = 0
     var prefetchIssued = 0
     var prefetchUseful = 0
@@ -31,8 +31,8 @@ struct RunMetrics {
     var decodeH2DBytes = 0.0
 
     mutating func prepare(layers: Int) {
-        layerAccesses = Array(repeating: 0, count: layers)
-        layerHits = Array(repeating: 0, count: layers)
+        layerAccesses = FixedArray(repeating: 0, count: layers)
+        layerHits = FixedArray(repeating: 0, count: layers)
     }
 
     @inline(__always) mutating func recordAccess(layer: Int, hit: Bool) {
@@ -79,9 +79,9 @@ struct RunMetrics {
         let decode = Double(decodeTokens)
         let h2d = sim.h2d
         let d2h = sim.d2h
-        let onDemandBytes = h2d.bytesByCause[Int(TransferCause.onDemand.rawValue)]
-        let prefetchBytes = h2d.bytesByCause[Int(TransferCause.prefetch.rawValue)]
-        let writeBackBytes = d2h.bytesByCause[Int(TransferCause.writeBack.rawValue)]
+        let onDemandBytes = h2d.bytes(.onDemand)
+        let prefetchBytes = h2d.bytes(.prefetch)
+        let writeBackBytes = d2h.bytes(.writeBack)
         let h2dBytes = onDemandBytes + prefetchBytes
         let separateD2H = d2h !== h2d
         var warnings: [String] = []
@@ -103,7 +103,7 @@ struct RunMetrics {
             prefill: .init(passes: prefillPasses, tokens: prefillTokens, seconds: prefillSeconds, passLatency: prefillLatency.summary),
             timeToFirstToken: timeToFirstToken.summary,
             cache: .init(accesses: accesses, hits: hits, hitRate: RunMetrics.ratio(Double(hits), Double(accesses)),
-                         perLayerHitRate: zip(layerHits, layerAccesses).map { RunMetrics.ratio(Double($0), Double($1)) },
+                         perLayerHitRate: zip(layerHits.array, layerAccesses.array).map { RunMetrics.ratio(Double($0), Double($1)) },
                          prefetchHits: prefetchUseful, onDemandLoads: onDemandLoads),
             prefetch: .init(issued: prefetchIssued, useful: prefetchUseful, late: prefetchLate, wastedBytes: prefetchWastedBytes),
             link: .init(name: sim.linkName, h2dBytes: h2dBytes, d2hBytes: writeBackBytes, onDemandLoadBytes: onDemandBytes,
