@@ -15,16 +15,9 @@ public final class FIFOPolicy: EvictionPolicy {
     public func touch(_ key: Int, context: AccessContext) {}
 
     public func insert(_ key: Int, context: AccessContext) -> Admission {
-        guard capacity > 0 else { return .bypassed }
-        var evicted: Int?
-        if residents.isFull {
-            let victim = residents.minimum { self.admittedAt[$0] }
-            residents.remove(victim)
-            evicted = victim
-        }
-        residents.add(key)
+        let admission = residents.admit(key, time: context.time) { self.admittedAt[$0] }
         admittedAt[key] = context.time
-        return .admitted(evicted: evicted)
+        return admission
     }
 
     public func remove(_ key: Int) { residents.remove(key) }

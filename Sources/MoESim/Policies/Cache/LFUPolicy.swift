@@ -21,18 +21,10 @@ public final class LFUPolicy: EvictionPolicy {
     }
 
     public func insert(_ key: Int, context: AccessContext) -> Admission {
-        guard capacity > 0 else { return .bypassed }
-        var evicted: Int?
-        if residents.isFull {
-            let victim = residents.minimum { self.uses[$0] }
-            residents.remove(victim)
-            uses[victim] = 0
-            evicted = victim
-        }
-        residents.add(key)
-        uses[key] = 1
-        residents.lastAccess[key] = context.time
-        return .admitted(evicted: evicted)
+        let admission = residents.admit(key, time: context.time) { self.uses[$0] }
+        if case let .admitted(evicted?) = admission { uses[evicted] = 0 }
+        if admission != .bypassed { uses[key] = 1 }
+        return admission
     }
 
     public func remove(_ key: Int) {

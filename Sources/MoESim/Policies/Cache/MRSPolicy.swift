@@ -51,16 +51,7 @@ public final class MRSPolicy: EvictionPolicy {
     public func touch(_ key: Int, context: AccessContext) { residents.lastAccess[key] = context.time }
 
     public func insert(_ key: Int, context: AccessContext) -> Admission {
-        guard capacity > 0 else { return .bypassed }
-        var evicted: Int?
-        if residents.isFull {
-            let victim = residents.minimum { self.score[$0] }
-            residents.remove(victim)
-            evicted = victim
-        }
-        residents.add(key)
-        residents.lastAccess[key] = context.time
-        return .admitted(evicted: evicted)
+        residents.admit(key, time: context.time) { self.score[$0] }
     }
 
     public func remove(_ key: Int) { residents.remove(key) }

@@ -52,4 +52,19 @@ public final class ResidentSet {
     }
 
     public var all: [Int] { (0..<count).map { self[$0] } }
+
+    /// Admits `key` at `time`, first evicting the resident with the lowest `rank` if the set is full
+    /// (capacity 0: nothing is admitted). The shared body of the scan-based policies.
+    @inline(__always) public func admit<Rank: Comparable>(_ key: Int, time: Int, evictingLowest rank: (Int) -> Rank) -> Admission {
+        guard capacity > 0 else { return .bypassed }
+        var evicted: Int?
+        if isFull {
+            let victim = minimum(by: rank)
+            remove(victim)
+            evicted = victim
+        }
+        add(key)
+        lastAccess[key] = time
+        return .admitted(evicted: evicted)
+    }
 }
