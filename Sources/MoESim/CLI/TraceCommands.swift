@@ -29,11 +29,86 @@ enum TraceCommands {
 
     static func run(_ arguments: [String], out: inout String) throws {
         guard let sub = arguments.first else {
-            throw MoESimError("usage: sim trace synth ...", hint: "see `sim trace synth --help`")
+            throw MoESimError("usage: sim trace synth|stats ...", hint: "see `sim trace synth --help` or `sim trace stats --help`")
         }
         switch sub {
         case "synth": try synth(Array(arguments.dropFirst()), out: &out)
-        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth")
+        case "stats": try stats(Array(arguments.dropFirst()), out: &out)
+        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace stats")
+        }
+    }
+
+    static let statsOptions: [OptionSpec] = [
+        OptionSpec("model", value: "NAME|FILE", "model spec, for AdapMoE's per-layer sensitivities", default: "the trace header's model"),
+        OptionSpec("threshold", value: "T", "AdapMoE threshold T for the single-expert ratio", default: "\(TraceStatisticsCollector.defaultAdapMoEThreshold)"),
+        OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
+        OptionSpec("json", "print the statistics as JSON"),
+        OptionSpec("help", "show this help"),
+    ]
+
+    static let statsHelp = """
+    Usage: sim trace stats FILE [--model M] [--threshold T] [--json]
+
+    One streaming pass over a trace: tokens, requests, phases and null cells; per layer the hottest expert's share
+    and the Gini coefficient of expert use; consecutive-token reuse (decode tokens, same request); how predictable
+    the next layer's experts are from this layer's top-1 expert (in-sample); the mean top-1 router weight; the
+    share of selections covered by the hottest 10/25/50 % of experts; and, for models with AdapMoE sensitivities
+    (Mixtral), the fraction of decode cells where H_l * w2^2 < T would drop the second expert (papers.md §1.3.A).
+
+    Options:
+    \(ArgumentParser.help(statsOptions))
+    """
+
+    static func stats(_ arguments: [String], out: inout String) throws {
+        let args = try ArgumentParser.parse(arguments, options: statsOptions)
+        if args.has("help") { out += statsHelp + "\n"; return }
+        guard args.positionals.count == 1 else {
+            throw MoESimError("expected exactly one trace file", hint: "usage: sim trace stats FILE [--json]")
+        }
+        guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
+            throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
+        }
+        var threshold = TraceStatisticsCollector.defaultAdapMoEThreshold
+        if let t = args.value("threshold") {
+            guard let v = Double(t), v.isFinite, v >= 0 else { throw MoESimError(field: "--threshold", "expected a number >= 0, found '\(t)'") }
+            threshold = v
+        }
+        let path = args.positionals[0]
+        let reader = try TraceReader(path: path, missingCells: missing)
+        let header = reader.header
+        let model = args.value("model") != nil ? try ModelCatalog.resolve(args.value("model")!) : try? ModelCatalog.resolve(header.model)
+        let sensitivity = model?.moeLayers == header.layers ? model?.gateSensitivity : nil
+        let collector = TraceStatisticsCollector(header: header, sensitivity: sensitivity?.values, threshold: threshold)
+        let full = header.weights == .full
+        while let item = try reader.next() {
+            if case .token = item { collector.add(reader.token, weightsAreFull: full) }
+        }
+        let stats = collector.finish(file: path, header: header, requests: reader.requests.count, nullCells: reader.missingCellCount,
+                                     sensitivitySource: sensitivity?.source)
+        if args.has("json") {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            out += String(decoding: try encoder.encode(stats), as: UTF8.self) + "\n"
+            return
+        }
+        func f(_ v: Double?, _ digits: Int = 3) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "n/a" }
+        out += "\(path)\n"
+        out += "model \(stats.model): \(stats.layers) layers, \(stats.experts) experts, top-\(stats.topK), weights \(stats.weights)\n"
+        out += "tokens \(stats.tokens) (prefill \(stats.prefillTokens), decode \(stats.decodeTokens)), requests \(stats.requests), null cells \(stats.nullCells)\n\n"
+        out += "hottest expert share   \(f(stats.hottestShare)) (uniform \(f(1 / Double(stats.experts))))\n"
+        out += "Gini of expert use     \(f(stats.gini))\n"
+        out += "consecutive reuse      \(f(stats.reuse)) (uniform \(f(stats.reuseIfUniform)))\n"
+        out += "next-layer prediction  \(f(stats.transitionAccuracy)) (uniform \(f(stats.transitionAccuracyIfUniform)))\n"
+        out += "mean top-1 weight      \(f(stats.meanTopWeight))\n"
+        out += "hottest 10/25/50 %     " + ["10%", "25%", "50%"].map { f(stats.coverageOfHottest[$0]) }.joined(separator: " / ") + " of selections\n"
+        if let ratio = stats.singleExpertRatio {
+            out += "AdapMoE single-expert  \(f(ratio)) of decode cells at T = \(stats.adapmoeThreshold!) (H_l: \(stats.sensitivitySource ?? ""))\n"
+        }
+        out += "\nlayer  hottest  gini   reuse  top-1 w  next-layer" + (stats.singleExpertRatio != nil ? "  single" : "") + "\n"
+        for (l, s) in stats.perLayer.enumerated() {
+            out += CatalogCommands.pad("\(l)", 7) + CatalogCommands.pad(f(s.hottestShare), 9) + CatalogCommands.pad(f(s.gini), 7)
+                + CatalogCommands.pad(f(s.reuse), 7) + CatalogCommands.pad(f(s.meanTopWeight), 9) + CatalogCommands.pad(f(s.transitionAccuracy), 12)
+                + (s.singleExpertRatio.map { f($0) } ?? "") + "\n"
         }
     }
 

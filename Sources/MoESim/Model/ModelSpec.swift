@@ -31,6 +31,8 @@ public struct ModelSpec: Codable, Sendable {
     public var lmHeadParams: Int
     public var finalNormParams: Int
     public var defaultQuantization: String
+    /// AdapMoE's per-layer gate sensitivity H_l (papers.md §1.3.A), where known.
+    public var gateSensitivity: GateSensitivity?
     public var sources: [String]
     public var notes: String?
 
@@ -42,6 +44,13 @@ public struct ModelSpec: Codable, Sendable {
         /// KV-cache elements stored per token per layer (GQA: 2 x kvHeads x headDim; MLA: latent + rope).
         public var kvCacheElementsPerToken: Int
         public var slidingWindow: SlidingWindow?
+    }
+
+    /// Per-layer sensitivities with their source.
+    public struct GateSensitivity: Codable, Sendable {
+        public var values: [Double]
+        public var source: String
+        public var note: String?
     }
 
     public struct SlidingWindow: Codable, Sendable {
@@ -93,6 +102,14 @@ public struct ModelSpec: Codable, Sendable {
         }
         if sharedExperts > 0 && sharedExpertMatrices.isEmpty {
             throw MoESimError(file: file, field: "sharedExpertMatrices", "required when sharedExperts > 0")
+        }
+        if let s = gateSensitivity {
+            guard s.values.count == moeLayers else {
+                throw MoESimError(file: file, field: "gateSensitivity.values", "expected \(moeLayers) values (one per MoE layer), found \(s.values.count)")
+            }
+            if let bad = s.values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw MoESimError(file: file, field: "gateSensitivity.values[\(bad)]", "must be a positive finite number")
+            }
         }
         guard (try? QuantizationCatalog.resolve(defaultQuantization)) != nil else {
             throw MoESimError(file: file, field: "defaultQuantization", "unknown quantization '\(defaultQuantization)'")
