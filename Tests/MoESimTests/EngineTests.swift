@@ -169,3 +169,22 @@ struct SharedExpertTests {
         #expect(resident.sizes.residentWeightBytes >= model.moeLayers * model.sharedExperts * q.sharedExpertBytes(model))
     }
 }
+
+struct TimeToFirstTokenTests {
+    /// Two requests whose prompts arrive in two chunks each, interleaved: A, B, A, B, then one decode token each.
+    /// A request's first token comes out of its last prefill chunk, not its first.
+    @Test func interleavedPrefillChunksCountToTheLastChunk() throws {
+        var lines = [Fixtures.header, #"{"request":"A"}"#, #"{"request":"B"}"#]
+        func line(_ r: String, _ phase: String, _ pos: Int) -> String {
+            #"{"request":"\#(r)","phase":"\#(phase)","pos":\#(pos),"experts":[[0,1],[2,3]],"weights":[[0.75,0.25],[0.75,0.25]]}"#
+        }
+        for (r, first) in [("A", 0), ("B", 0), ("A", 2), ("B", 2)] { lines += [line(r, "prefill", first), line(r, "prefill", first + 1)] }
+        lines += [line("A", "decode", 4), line("B", "decode", 4)]
+        let r = try Fixtures.simulate(lines.joined(separator: "\n") + "\n", cache: "all-resident")
+        #expect(r.prefill.passes == 4)
+        #expect(r.timeToFirstToken?.count == 2)
+        // Chunks 1 and 2 cost the same (same positions), as do chunks 3 and 4: call them p and q.
+        // TTFT(A) = p + p + q, TTFT(B) = p + q + q, so the mean is 1.5 (p + q) = 0.75 x all prefill time.
+        #expect(abs(r.timeToFirstToken!.meanSeconds - 0.75 * r.prefill.seconds) < 1e-12)
+    }
+}

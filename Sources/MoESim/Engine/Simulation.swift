@@ -56,6 +56,13 @@ public final class Simulation: PrefetchContext {
     var loadsWaitingForBuffer: [Int32] = []
     var loadsWaitingHead = 0
     let holdsLoadBuffer: FixedArray<Bool>
+    /// The latest load of each expert (see `Transfer.generation`).
+    let loadGeneration: FixedArray<UInt32>
+    /// Prefetch staging buffers in use: a buffer is taken at issue and given back once its transfer has landed and
+    /// the expert was used or dropped. `stagingReleasePending[key]` is the generation whose arrival frees it.
+    var stagingBuffersInUse = 0
+    let stagingReleasePending: FixedArray<UInt32>
+    static let noPendingRelease = UInt32.max
 
     // Scratch reused by every layer of every pass.
     let jobDone: FixedArray<Bool>
@@ -66,7 +73,6 @@ public final class Simulation: PrefetchContext {
     // Metrics.
     var metrics = RunMetrics()
     var tokensSeenByRequest: [Int] = []
-    var requestStart: [Double] = []
     var lastPassEnd = 0.0
 
     /// A simulation of `config` replaying `source`. Policies that need a profiling or look-ahead pass read
@@ -134,6 +140,8 @@ public final class Simulation: PrefetchContext {
         prefetchBufferSlots = config.runtime.maxInFlightTransfers.value
         loadBufferSlots = config.runtime.maxInFlightTransfers.value
         holdsLoadBuffer = FixedArray(repeating: false, count: keys)
+        loadGeneration = FixedArray(repeating: 0, count: keys)
+        stagingReleasePending = FixedArray(repeating: Simulation.noPendingRelease, count: keys)
         jobDone = FixedArray(repeating: false, count: experts)
         metrics.prepare(layers: layers)
     }
@@ -176,8 +184,7 @@ public final class Simulation: PrefetchContext {
     func execute(_ pass: Pass, requests: [RequestInfo]) throws {
         let passStart = lastPassEnd
         advance(to: passStart)
-        while requestStart.count <= pass.request { requestStart.append(-1) }
-        if requestStart[pass.request] < 0 { requestStart[pass.request] = passStart }
+        metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
         try trackKVCache(pass, requests: requests)
 
         var gpuFree = passStart
@@ -215,8 +222,7 @@ public final class Simulation: PrefetchContext {
         let logitTokens = pass.phase == .decode ? n : 1
         gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
         lastPassEnd = gpuFree
-        metrics.recordPass(pass, start: passStart, end: gpuFree, requestStart: requestStart[pass.request],
-                           h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
+        metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
     }
 
     /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
@@ -236,6 +242,7 @@ public final class Simulation: PrefetchContext {
             prefetchBufferKeys.removeAll { $0 == Int32(key) }
             metrics.prefetchUseful += 1
             if partArrival[key * parts + parts - 1] > now { metrics.prefetchLate += 1 }
+            releaseStagingBuffer(key)
             admit(key, group: group, context: context)
             return
         }
@@ -258,9 +265,20 @@ public final class Simulation: PrefetchContext {
     }
 
     func load(_ key: Int, cause: TransferCause) {
+        loadGeneration[key] &+= 1
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
-            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false), on: h2d)
+            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
+                             generation: loadGeneration[key]), on: h2d)
+        }
+    }
+
+    /// Gives a prefetch staging buffer back now if its expert has landed, else when it lands.
+    func releaseStagingBuffer(_ key: Int) {
+        if partArrival[key * parts + parts - 1] <= now {
+            stagingBuffersInUse -= 1
+        } else {
+            stagingReleasePending[key] = loadGeneration[key]
         }
     }
 
@@ -272,9 +290,15 @@ public final class Simulation: PrefetchContext {
         while remaining > 0 {
             advance(to: gpuFree)
             let horizon = max(gpuFree, now)
+            // Experts whose weights are all present go first; then one whose first part has arrived (pipelining).
             var pick = -1
             for j in 0..<jobs where !jobDone[j] {
-                if partArrival[(layer * experts + Int(router.distinct[j])) * parts] <= horizon { pick = j; break }
+                if partArrival[(layer * experts + Int(router.distinct[j])) * parts + parts - 1] <= horizon { pick = j; break }
+            }
+            if pick < 0 && parts > 1 {
+                for j in 0..<jobs where !jobDone[j] {
+                    if partArrival[(layer * experts + Int(router.distinct[j])) * parts] <= horizon { pick = j; break }
+                }
             }
             if pick < 0 {
                 precondition(!events.isEmpty, "internal error: the GPU waits for weights no transfer will deliver")
@@ -309,6 +333,7 @@ public final class Simulation: PrefetchContext {
         prefetchBufferKeys.removeAll { key in
             guard prefetchTargetLayer[Int(key)] == Int32(layer) else { return false }
             inPrefetchBuffer[Int(key)] = false
+            releaseStagingBuffer(Int(key))
             metrics.prefetchWastedBytes += Double(costs.expertBytes)
             return true
         }
@@ -356,7 +381,14 @@ public final class Simulation: PrefetchContext {
         }
         let channel = channels[Int(event.channel)]
         let transfer = channel.finish()
-        if !transfer.toHost { partArrival[Int(transfer.key) * parts + Int(transfer.part)] = event.time }
+        let key = Int(transfer.key)
+        if !transfer.toHost && transfer.generation == loadGeneration[key] {
+            partArrival[key * parts + Int(transfer.part)] = event.time
+        }
+        if !transfer.toHost && Int(transfer.part) == parts - 1 && stagingReleasePending[key] == transfer.generation {
+            stagingReleasePending[key] = Simulation.noPendingRelease
+            stagingBuffersInUse -= 1
+        }
         startNext(on: channel, index: Int(event.channel))
     }
 
@@ -378,6 +410,7 @@ public final class Simulation: PrefetchContext {
 
     /// Lets outstanding transfers finish (their time counts in the makespan).
     func finish() {
+        metrics.finishRequests()
         while !events.isEmpty { processNextEvent() }
         metrics.makespanSeconds = max(lastPassEnd, now)
     }
@@ -393,7 +426,9 @@ public final class Simulation: PrefetchContext {
 
     @discardableResult public func prefetch(layer: Int, expert: Int) -> Bool {
         let key = layer * experts + expert
-        guard !cache.contains(key), !inPrefetchBuffer[key], prefetchBufferKeys.count < prefetchBufferSlots else { return false }
+        guard !cache.contains(key), !inPrefetchBuffer[key], stagingBuffersInUse < prefetchBufferSlots,
+              stagingReleasePending[key] == Simulation.noPendingRelease else { return false }
+        stagingBuffersInUse += 1
         inPrefetchBuffer[key] = true
         prefetchTargetLayer[key] = Int32(layer)
         prefetchBufferKeys.append(Int32(key))

@@ -22,6 +22,9 @@ public struct Transfer: Sendable {
     public var cause: TransferCause
     /// True for device-to-host.
     public var toHost: Bool
+    /// Which load of this expert it belongs to: a completion of an older load (a dropped prefetch still in
+    /// flight when the expert was loaded again) must not mark the new one arrived.
+    public var generation: UInt32 = 0
 }
 
 /// One DMA engine: a FIFO server that moves one transfer at a time at a fixed rate plus a fixed setup latency

@@ -44,7 +44,35 @@ struct RunMetrics {
         }
     }
 
-    mutating func recordPass(_ pass: Pass, start: Double, end: Double, requestStart: Double, h2dBytesTotal: Double) {
+    /// Per request: when its first pass started, when its latest prefill pass ended (-1: none yet), and whether its
+    /// first token has been recorded. A request's first token comes out of its last prefill pass, which is known
+    /// only when its first decode pass begins (prefill may come in chunks, interleaved with other requests).
+    var requestStart: [Double] = []
+    var lastPrefillEnd: [Double] = []
+    var firstTokenRecorded: [Bool] = []
+
+    mutating func recordPassStart(request r: Int, at start: Double, phase: Phase) {
+        while requestStart.count <= r {
+            requestStart.append(-1)
+            lastPrefillEnd.append(-1)
+            firstTokenRecorded.append(false)
+        }
+        if requestStart[r] < 0 { requestStart[r] = start }
+        if phase == .decode { recordFirstToken(request: r) }
+    }
+
+    mutating func recordFirstToken(request r: Int) {
+        guard !firstTokenRecorded[r], lastPrefillEnd[r] >= 0 else { return }
+        firstTokenRecorded[r] = true
+        timeToFirstToken.record(lastPrefillEnd[r] - requestStart[r])
+    }
+
+    /// Requests whose trace ends after prefill still produced their first token.
+    mutating func finishRequests() {
+        for r in 0..<requestStart.count { recordFirstToken(request: r) }
+    }
+
+    mutating func recordPass(_ pass: Pass, start: Double, end: Double, h2dBytesTotal: Double) {
         let seconds = end - start
         let loads = onDemandLoads - loadsAtPassStart
         let bytes = h2dBytesTotal - h2dBytesAtPassStart
@@ -67,8 +95,7 @@ struct RunMetrics {
             prefillTokens += pass.tokenCount
             prefillSeconds += seconds
             prefillLatency.record(seconds)
-            // The first prefill pass of a request produces its first token.
-            if requestStart == start { timeToFirstToken.record(end - requestStart) }
+            lastPrefillEnd[pass.request] = end
         }
     }
 
