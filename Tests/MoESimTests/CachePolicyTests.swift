@@ -585,14 +585,15 @@ import Testing
     @Test func cacheRunPrintsHitRateAndBelady() throws {
         let tokens = Self.randomTokens(seed: 4, count: 30)
         let path = Fixtures.write(Fixtures.trace(tokens), name: "toy.moetrace.jsonl")
-        let r = Fixtures.sim(["cache", "run", "--trace", path, "--cache", "lru-per-layer:2"])
+        // The replay helper starts empty; `cache run` starts like `sim run` unless told otherwise.
+        let r = Fixtures.sim(["cache", "run", "--trace", path, "--cache", "lru-per-layer:2", "--initial-fill", "empty"])
         #expect(r.code == 0, "\(r.err)")
         let replayed = try Self.replay(Fixtures.trace(tokens), [Self.perLayer("lru", 2), Self.perLayer("belady", 2)])
         #expect(r.out.contains("hit rate"), "\(r.out)")
         #expect(r.out.contains("Belady"), "\(r.out)")
         #expect(r.out.contains("(\(replayed[0].hits) of \(replayed[0].accesses))"), "\(r.out)")
 
-        let json = Fixtures.sim(["cache", "run", "--trace", path, "--cache", "lru-per-layer:2", "--json"])
+        let json = Fixtures.sim(["cache", "run", "--trace", path, "--cache", "lru-per-layer:2", "--json", "--initial-fill", "empty"])
         #expect(json.code == 0, "\(json.err)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
         let belady = try #require(object["belady"] as? [String: Any])
@@ -653,5 +654,23 @@ import Testing
         let stack = LRUStackDistances(layers: layers, experts: source.header.experts, layout: .perLayer)
         try stack.consume(AccessStream(source: try TracePassSource(path: path), gating: TopKReplayGating()))
         #expect(stack.hits(capacity: 4).reduce(0, +) == expectedHits)
+    }
+
+    /// `sim cache run` and `sim run` agree on hits for the same spec by default, all-resident included.
+    @Test func cacheRunAgreesWithTheTimedRunByDefault() throws {
+        let tokens = Self.randomTokens(seed: 9, count: 30)
+        let path = Fixtures.write(Fixtures.trace(tokens), name: "toy.moetrace.jsonl")
+        let files = Fixtures.toyFiles()
+        for spec in ["lru-per-layer:2", "mrs-global:3", "all-resident"] {
+            let cacheOnly = Fixtures.sim(["cache", "run", "--trace", path, "--cache", spec, "--json"])
+            let timed = Fixtures.sim(["--trace", path, "--hardware", files.hardware, "--model", files.model, "--runtime", files.runtime,
+                                      "--cache", spec, "--json"])
+            #expect(cacheOnly.code == 0 && timed.code == 0, "\(cacheOnly.err) \(timed.err)")
+            let c = try #require(JSONSerialization.jsonObject(with: Data(cacheOnly.out.utf8)) as? [String: Any])
+            let t = try #require(JSONSerialization.jsonObject(with: Data(timed.out.utf8)) as? [String: Any])
+            let timedCache = try #require(t["cache"] as? [String: Any])
+            #expect((c["result"] as? [String: Any])?["hits"] as? Int == timedCache["hits"] as? Int, "\(spec)")
+            #expect((c["belady"] as? [String: Any])?["hits"] as? Int == timedCache["beladyHits"] as? Int, "\(spec)")
+        }
     }
 }

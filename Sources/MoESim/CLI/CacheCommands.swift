@@ -5,9 +5,10 @@ enum CacheCommands {
     static let commonOptions: [OptionSpec] = [
         OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file"),
         OptionSpec("gating", value: "NAME", "gating policy applied before the cache: \(gatingPolicies.names.joined(separator: ", "))", default: "topk"),
-        OptionSpec("initial-fill", value: "empty|highest-index", "how caches start", default: "empty"),
+        OptionSpec("initial-fill", value: "empty|highest-index", "how caches start", default: "empty for sweep (stack distances need it), highest-index for run (as `sim run`)"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
+        OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("json", "print results as JSON"),
         OptionSpec("csv", "print results as CSV"),
         OptionSpec("help", "show this help"),
@@ -26,8 +27,9 @@ enum CacheCommands {
 
     Cache-only mode: hit rates without timing, for every policy and capacity in one pass over the trace, next to
     Belady's optimum (OPT with bypass) for the same capacity. Accesses are exactly the timed engine's: each
-    distinct expert of a (pass, layer) once, after gating. LRU from a cold start uses stack distances (every
-    capacity in one pass). Caches start empty unless --initial-fill highest-index.
+    distinct expert of a (pass, layer) once, after gating, so with the same initial fill a configuration's hits
+    equal those of `sim run`. LRU from a cold start uses stack distances (every capacity in one pass). `sweep`
+    starts caches empty, `run` with the highest-numbered experts (as `sim run`); --initial-fill overrides both.
 
     Sweep options:
     \(ArgumentParser.help(sweepOptions))
@@ -54,17 +56,17 @@ enum CacheCommands {
         var format: String
     }
 
-    static func common(_ args: ParsedArguments) throws -> Common {
+    static func common(_ args: ParsedArguments, defaultFill: ExpertCache.InitialFill) throws -> Common {
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim cache --help`") }
         guard let path = args.value("trace") else { throw MoESimError(field: "--trace", "a trace file is required", hint: "see `sim cache --help`") }
         guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
             throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
         }
-        guard let fill = ExpertCache.InitialFill(rawValue: args.value("initial-fill") ?? "empty") else {
+        guard let fill = ExpertCache.InitialFill(rawValue: args.value("initial-fill") ?? defaultFill.rawValue) else {
             throw MoESimError(field: "--initial-fill", "expected empty or highest-index, found '\(args.value("initial-fill")!)'")
         }
         guard !(args.has("json") && args.has("csv")) else { throw MoESimError("--json and --csv exclude each other") }
-        let source = try TracePassSource(path: path, missingCells: missing)
+        let source = try TracePassSource(path: path, missingCells: missing, allowWiderCells: args.has("allow-wider-cells"))
         let replay = CacheOnlyReplay(source: source, gating: args.value("gating") ?? "topk", initialFill: fill,
                                      staticProfile: try PopularityProfile.parse(args.value("static-profile") ?? "whole"))
         return Common(source: source, replay: replay, fill: fill, format: args.has("json") ? "json" : (args.has("csv") ? "csv" : "text"))
@@ -92,7 +94,7 @@ enum CacheCommands {
 
     static func sweep(_ args: ParsedArguments, out: inout String) throws {
         if args.has("help") { out += help + "\n"; return }
-        let c = try common(args)
+        let c = try common(args, defaultFill: .empty)
         let header = c.source.header
         guard let layout = CacheSpec.Layout(rawValue: args.value("layout") ?? "per-layer") else {
             throw MoESimError(field: "--layout", "expected per-layer or global, found '\(args.value("layout")!)'")
@@ -162,7 +164,7 @@ enum CacheCommands {
 
     static func single(_ args: ParsedArguments, out: inout String) throws {
         if args.has("help") { out += help + "\n"; return }
-        let c = try common(args)
+        let c = try common(args, defaultFill: .highestIndex)
         let header = c.source.header
         guard let text = args.value("cache") else { throw MoESimError(field: "--cache", "a cache spec is required", hint: "e.g. --cache lru-per-layer:4") }
         let spec = try CacheSpec.parse(text)
@@ -172,8 +174,9 @@ enum CacheCommands {
         default: break
         }
         let capacities = try spec.resolve(layers: header.layers, experts: header.experts, expertBytes: 1, freeBytes: 0)
-        let results = try c.replay.run([.init(policy: spec.policy, layout: spec.layout, capacities: capacities),
-                                        .init(policy: "belady", layout: spec.layout, capacities: capacities)])
+        let full = spec.capacity == .everything
+        let results = try c.replay.run([.init(policy: spec.policy, layout: spec.layout, capacities: capacities, startsFull: full),
+                                        .init(policy: "belady", layout: spec.layout, capacities: capacities, startsFull: full)])
         let (r, opt) = (results[0], results[1])
         switch c.format {
         case "json":
@@ -185,7 +188,7 @@ enum CacheCommands {
             out += "policy,layout,accesses,hits,hit_rate,belady_hits,belady_hit_rate\n"
             out += "\(r.policy),\(r.layout),\(r.accesses),\(r.hits),\(r.hitRate.map { "\($0)" } ?? ""),\(opt.hits),\(opt.hitRate.map { "\($0)" } ?? "")\n"
         default:
-            out += "\(spec.text) on \(c.source.sourceName): hit rate \(ReportFormatter.percent(r.hitRate)) (\(r.hits) of \(r.accesses)); "
+            out += "\(spec.text) (caches start \(full ? "full" : c.fill.rawValue)) on \(c.source.sourceName): hit rate \(ReportFormatter.percent(r.hitRate)) (\(r.hits) of \(r.accesses)); "
             out += "Belady \(ReportFormatter.percent(opt.hitRate)); gap \(ReportFormatter.percent((opt.hitRate ?? 0) - (r.hitRate ?? 0)))\n"
         }
     }

@@ -8,11 +8,15 @@ public final class CacheOnlyReplay {
         public var layout: CacheSpec.Layout
         /// Experts per layer (per-layer layout) or one total (global).
         public var capacities: [Int]
+        /// `all-resident`: every expert is on the device from the start, whatever the initial fill says (as in the
+        /// timed engine).
+        public var startsFull: Bool
 
-        public init(policy: String, layout: CacheSpec.Layout, capacities: [Int]) {
+        public init(policy: String, layout: CacheSpec.Layout, capacities: [Int], startsFull: Bool = false) {
             self.policy = policy
             self.layout = layout
             self.capacities = capacities
+            self.startsFull = startsFull
         }
     }
 
@@ -57,7 +61,7 @@ public final class CacheOnlyReplay {
         let caches = zip(configurations, factories).map { configuration, factory in
             let cache = ExpertCache(layers: layers, experts: experts, layout: configuration.layout, capacities: configuration.capacities,
                                     factory: factory, future: future, popularity: popularity)
-            cache.fill(initialFill)
+            cache.fill(configuration.startsFull ? .highestIndex : initialFill)
             return cache
         }
         var hits = Array(repeating: Array(repeating: 0, count: layers), count: caches.count)

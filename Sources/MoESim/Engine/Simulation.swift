@@ -24,8 +24,6 @@ public final class Simulation: PrefetchContext {
     let prefetcher: PrefetchPolicy
     /// The look-ahead stream, when the cache policy reads the future.
     let future: FutureAccesses?
-    /// How the cache really started (all-resident always starts full).
-    let effectiveInitialFill: ExpertCache.InitialFill
     /// Transfer parts per expert (3 with sub-matrix pipelining, else 1).
     let parts: Int
     let writeBack: Bool
@@ -101,8 +99,7 @@ public final class Simulation: PrefetchContext {
         cache = ExpertCache(layers: layers, experts: experts, layout: config.cache.layout, capacities: memory.cacheCapacities,
                             factory: factory, future: future, popularity: popularity)
         // All-resident means every expert is on the device from the start, whatever the fill option says.
-        effectiveInitialFill = config.cache.capacity == .everything ? .highestIndex : config.initialFill
-        cache.fill(effectiveInitialFill)
+        cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
         router = PassRouter(experts: experts, gating: makeGating())
         router.weightsAreFull = source.header.weights == .full
         parts = costs.expertPartBytes.count
@@ -170,9 +167,10 @@ public final class Simulation: PrefetchContext {
         finish()
         var report = makeReport(source: source)
         if config.beladyReference {
-            let optimum = try CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: effectiveInitialFill,
+            let optimum = try CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: config.initialFill,
                                               lookaheadWindow: config.lookaheadWindow)
-                .run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities)])[0]
+                .run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities,
+                            startsFull: config.cache.capacity == .everything)])[0]
             report.cache.beladyHits = optimum.hits
             report.cache.beladyHitRate = optimum.hitRate
             if let opt = optimum.hitRate, let hitRate = report.cache.hitRate { report.cache.gapToBelady = opt - hitRate }
