@@ -121,3 +121,26 @@ struct CacheTests {
         #expect(cache["accesses"] as? Int == expectedAccesses)
     }
 }
+
+struct LookaheadTests {
+    /// A trace longer than Belady's look-ahead is flagged: next uses beyond it count as never, so Belady's hit
+    /// rate can only be understated. With a reach covering the trace there is no warning.
+    @Test func beladyWarnsWhenTheTraceOutrunsItsLookahead() throws {
+        var rng = SeededGenerator(seed: 3)
+        let tokens: [[[Int]]] = (0..<40).map { _ in (0..<2).map { _ in let a = rng.nextInt(below: 4); return [a, (a + 1 + rng.nextInt(below: 3)) % 4] } }
+        let files = Fixtures.toyFiles()
+        func run(window: Int) throws -> Report {
+            var config = SimulationConfig(hardware: try HardwareCatalog.load(path: files.hardware), model: try ModelCatalog.load(path: files.model),
+                                          quantization: try QuantizationCatalog.resolve("fp16"), runtime: try RuntimeCatalog.load(path: files.runtime),
+                                          cache: try CacheSpec.parse("belady-per-layer:2"), initialFill: .empty, kvReserveTokens: 0)
+            config.lookaheadWindow = window
+            return try Simulation(config: config, source: try TracePassSource(path: Fixtures.write(Fixtures.trace(tokens), name: "t.jsonl"))).run()
+        }
+        let short = try run(window: 8)
+        #expect(short.warnings.contains { $0.contains("look-ahead") })
+        let long = try run(window: 4096)
+        #expect(!long.warnings.contains { $0.contains("look-ahead") })
+        #expect(long.cache.hits >= short.cache.hits)
+        #expect(long.cache.beladyHits == long.cache.hits)
+    }
+}

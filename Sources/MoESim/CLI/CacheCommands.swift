@@ -115,6 +115,7 @@ enum CacheCommands {
             }
         }
         var results = try c.replay.run(configurations)
+        let lookaheadNote = c.replay.lookaheadExceeded ? Simulation.lookaheadWarning(c.replay.lookaheadWindow) : nil
         if stackLRU {
             let gating = try gatingPolicies.resolve(args.value("gating") ?? "topk", kind: "gating policy").make()
             let stack = LRUStackDistances(layers: header.layers, experts: header.experts, layout: layout)
@@ -159,6 +160,7 @@ enum CacheCommands {
                 }
                 out += "\n"
             }
+            if let lookaheadNote { out += "warning: \(lookaheadNote)\n" }
         }
     }
 
@@ -190,6 +192,7 @@ enum CacheCommands {
         default:
             out += "\(spec.text) (caches start \(full ? "full" : c.fill.rawValue)) on \(c.source.sourceName): hit rate \(ReportFormatter.percent(r.hitRate)) (\(r.hits) of \(r.accesses)); "
             out += "Belady \(ReportFormatter.percent(opt.hitRate)); gap \(ReportFormatter.percent((opt.hitRate ?? 0) - (r.hitRate ?? 0)))\n"
+            if c.replay.lookaheadExceeded { out += "warning: \(Simulation.lookaheadWarning(c.replay.lookaheadWindow))\n" }
         }
     }
 }

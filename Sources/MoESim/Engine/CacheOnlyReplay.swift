@@ -37,6 +37,8 @@ public final class CacheOnlyReplay {
     let initialFill: ExpertCache.InitialFill
     let staticProfile: PopularityProfile
     let lookaheadWindow: Int
+    /// Whether Belady's look-ahead was shorter than the trace (its hit rate may then be understated).
+    public private(set) var lookaheadExceeded = false
 
     public init(source: PassSource, gating: String = "topk", initialFill: ExpertCache.InitialFill = .empty,
                 staticProfile: PopularityProfile = .whole, lookaheadWindow: Int = FutureAccesses.defaultWindow) {
@@ -98,6 +100,7 @@ public final class CacheOnlyReplay {
                 router.clear(count)
             }
         }
+        lookaheadExceeded = future?.reachExceeded ?? false
         return configurations.enumerated().map { c, configuration in
             Result(policy: configuration.policy, layout: configuration.layout.rawValue, capacities: configuration.capacities,
                    accesses: accesses.reduce(0, +), hits: hits[c].reduce(0, +), perLayerHits: hits[c], perLayerAccesses: accesses)

@@ -166,11 +166,13 @@ public final class Simulation: PrefetchContext {
         }
         finish()
         var report = makeReport(source: source)
+        if future?.reachExceeded == true { report.warnings.append(Simulation.lookaheadWarning(config.lookaheadWindow)) }
         if config.beladyReference {
-            let optimum = try CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: config.initialFill,
-                                              lookaheadWindow: config.lookaheadWindow)
-                .run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities,
-                            startsFull: config.cache.capacity == .everything)])[0]
+            let replay = CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: config.initialFill,
+                                         lookaheadWindow: config.lookaheadWindow)
+            let optimum = try replay.run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities,
+                                                startsFull: config.cache.capacity == .everything)])[0]
+            if replay.lookaheadExceeded { report.warnings.append(Simulation.lookaheadWarning(config.lookaheadWindow)) }
             report.cache.beladyHits = optimum.hits
             report.cache.beladyHitRate = optimum.hitRate
             if let opt = optimum.hitRate, let hitRate = report.cache.hitRate { report.cache.gapToBelady = opt - hitRate }
@@ -439,6 +441,10 @@ public final class Simulation: PrefetchContext {
 
     func makeReport(source: PassSource) -> Report {
         metrics.report(simulation: self, source: source)
+    }
+
+    static func lookaheadWarning(_ window: Int) -> String {
+        "the trace is longer than Belady's look-ahead of \(window) accesses: next uses farther ahead count as never, so Belady's hit rate may be understated"
     }
 
     /// Routed (token, layer) cells and the experts gating kept for them.

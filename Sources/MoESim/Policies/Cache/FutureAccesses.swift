@@ -20,6 +20,9 @@ public final class FutureAccesses {
     private var filled = 0
     private var start = 0
     private var ended = false
+    /// True once the trace was longer than the reach: some next uses may have been reported as `never`, so
+    /// Belady's hit rate may be understated (never overstated).
+    public private(set) var reachExceeded = false
 
     public init(stream: AccessStream, keySpace: Int, window: Int = FutureAccesses.defaultWindow) throws {
         self.stream = stream
@@ -39,6 +42,7 @@ public final class FutureAccesses {
         // The ring holds 2 x window slots, so a pass of up to `window` accesses fits behind the look-ahead.
         while !ended && filled < start + window {
             guard let key = try stream.next() else { ended = true; break }
+            if filled >= window { reachExceeded = true }
             let slot = filled % keys.count
             keys[slot] = Int32(key)
             nextOfAccess[slot] = FutureAccesses.never
