@@ -14,6 +14,7 @@ public enum CommandLineTool {
       sim runtime list | show NAME                         software-stack profiles (overheads, swap, buffers)
       sim cache sweep|run --trace FILE ...                 hit rates without timing, next to Belady's optimum
       sim trace synth [options]                            write a seeded synthetic trace
+      sim trace stats FILE [--json]                        popularity, reuse, predictability, router confidence
       sim --version
 
     Start here:

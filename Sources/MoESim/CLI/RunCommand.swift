@@ -109,8 +109,15 @@ public enum RunCommand {
         let report = try simulate(policies)
         var baseline: Report?
         if let set = args.value("baseline") {
-            try policies.apply(set)
-            baseline = try simulate(policies)
+            do {
+                try policies.apply(set)
+                baseline = try simulate(policies)
+            } catch var error as MoESimError {
+                // Name the option the user typed, not the one the baseline set stands for.
+                error.message = "in the baseline: " + (error.field.map { "\($0): " } ?? "") + error.message
+                error.field = "--baseline"
+                throw error
+            }
         }
         if args.has("json") {
             out += ReportFormatter.json(report, baseline: baseline, baselineSet: args.value("baseline"))

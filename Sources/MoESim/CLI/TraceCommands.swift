@@ -32,6 +32,9 @@ enum TraceCommands {
             throw MoESimError("usage: sim trace synth|stats ...", hint: "see `sim trace synth --help` or `sim trace stats --help`")
         }
         switch sub {
+        case "--help", "-h", "help":
+            out += "Usage:\n  sim trace synth [options]      write a seeded synthetic trace (sim trace synth --help)\n"
+            out += "  sim trace stats FILE [--json]  statistics of a trace (sim trace stats --help)\n"
         case "synth": try synth(Array(arguments.dropFirst()), out: &out)
         case "stats": try stats(Array(arguments.dropFirst()), out: &out)
         default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace stats")

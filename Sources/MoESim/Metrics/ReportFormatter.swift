@@ -40,9 +40,18 @@ public enum ReportFormatter {
             out += "Prefetch   \(r.prefetch.issued) issued, \(r.prefetch.useful) used (\(r.prefetch.late) late), \(gb(r.prefetch.wastedBytes)) wasted\n"
         }
         let l = r.link
-        out += "Link       \(l.name): H2D \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token), busy \(percent(l.h2dBusyFraction))"
-        if l.writeBackBytes > 0 { out += "; write-back D2H \(gb(l.writeBackBytes))" + (l.d2hBusyFraction.map { ", busy \(percent($0))" } ?? "") }
-        out += "\n"
+        if c.offloadTier == HardwareProfile.OffloadTier.storage.rawValue {
+            out += "Storage    \(l.name): read \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token), busy \(percent(l.h2dBusyFraction))\n"
+        } else {
+            out += "Link       \(l.name): H2D \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token)"
+            if l.writeBackBytes > 0, let d2hBusy = l.d2hBusyFraction {
+                out += ", busy \(percent(l.h2dBusyFraction)); write-back D2H \(gb(l.writeBackBytes)), busy \(percent(d2hBusy))\n"
+            } else if l.writeBackBytes > 0 {
+                out += "; write-back D2H \(gb(l.writeBackBytes)); the one copy engine was busy \(percent(l.h2dBusyFraction))\n"
+            } else {
+                out += ", busy \(percent(l.h2dBusyFraction))\n"
+            }
+        }
         out += "GPU        stalled on weights \(seconds(r.gpu.stallSeconds)) in all, \(ms(r.gpu.stallSecondsPerDecodeToken)) per decode token; busy \(percent(r.gpu.busyFraction))\n"
         let m = r.memory
         out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))\n"

@@ -67,7 +67,7 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         } else {
             throw MoESimError(field: "--cache", "cannot read capacity '\(capacityText)'", hint: usage)
         }
-        return CacheSpec(policy: policy, layout: layout, capacity: capacity, text: trimmed)
+        return CacheSpec(policy: policy, layout: layout, capacity: capacity, text: text.trimmingCharacters(in: .whitespaces))
     }
 
     /// Capacities in experts: one per layer for a per-layer layout, a single total for a global one.
