@@ -144,3 +144,46 @@ struct LookaheadTests {
         #expect(long.cache.beladyHits == long.cache.hits)
     }
 }
+
+struct BeladyBoundTests {
+    /// Belady bounds every policy across the configurations the CLI can reach: prefill batches and decode tokens,
+    /// mixed per-layer capacities and global pools, empty and highest-index starts, a prefix-profiled static set.
+    @Test func beladyBoundsEveryPolicyInEveryReachableConfiguration() throws {
+        var failures: [String] = []
+        for seed in UInt64(1)...12 {
+            var rng = SeededGenerator(seed: seed &* 104_729)
+            var lines = [Fixtures.header]
+            for r in 0..<3 {
+                lines.append(#"{"request":"r\#(r)"}"#)
+                let prompt = 1 + rng.nextInt(below: 4)
+                for p in 0..<(prompt + 8) {
+                    let cells = (0..<2).map { _ -> String in
+                        let a = rng.nextInt(below: 4)
+                        return "[\(a),\((a + 1 + rng.nextInt(below: 3)) % 4)]"
+                    }
+                    lines.append(#"{"request":"r\#(r)","phase":"\#(p < prompt ? "prefill" : "decode")","pos":\#(p),"experts":[\#(cells.joined(separator: ","))],"weights":[[0.75,0.25],[0.75,0.25]]}"#)
+                }
+            }
+            let trace = lines.joined(separator: "\n") + "\n"
+            let perLayer = [rng.nextInt(below: 4) + 1, rng.nextInt(below: 4) + 1]
+            let global = 1 + rng.nextInt(below: 7)
+            for fill in ExpertCache.InitialFill.allCases {
+                var configurations: [CacheOnlyReplay.Configuration] = []
+                for p in cachePolicies.names {
+                    configurations.append(.init(policy: p, layout: .perLayer, capacities: perLayer))
+                    configurations.append(.init(policy: p, layout: .global, capacities: [global]))
+                }
+                let replay = CacheOnlyReplay(source: try TracePassSource(path: Fixtures.write(trace, name: "t.jsonl")), initialFill: fill,
+                                             staticProfile: .prefix(passes: 3))
+                let results = try replay.run(configurations)
+                for layout in ["per-layer", "global"] {
+                    let opt = results.first { $0.policy == "belady" && $0.layout == layout }!.hits
+                    for r in results where r.layout == layout && r.hits > opt {
+                        failures.append("seed \(seed) \(fill.rawValue) \(layout) \(r.capacities): \(r.policy) \(r.hits) > belady \(opt)")
+                    }
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+    }
+}
