@@ -143,6 +143,19 @@ let parseSeconds = try seconds {
     let reader = try TraceReader(path: path)
     while try reader.next() != nil {}
 }
+let binaryPath = directory.appendingPathComponent("bench.moetrace").path
+do {
+    let reader = try TraceReader(path: path)
+    let writer = try BinaryTraceWriter(path: binaryPath, header: reader.header)
+    while let item = try reader.next() {
+        if case .token = item { writer.write(token: reader.token, requestID: reader.requests[reader.token.request].id) }
+    }
+    writer.close()
+}
+let binaryReadSeconds = try seconds {
+    let reader = try BinaryTraceReader(path: binaryPath)
+    while try reader.next() != nil {}
+}
 let endToEndSeconds = try seconds {
     _ = try Simulation(config: engineConfig, source: try TracePassSource(path: path)).run()
 }
@@ -157,6 +170,8 @@ print("")
 print(String(format: "cache-only mode (trace generated outside the timer): LRU stack distances %.1fM accesses/s (every capacity at once), one per-layer LRU %.1fM accesses/s",
              stackAccessesPerSecond / 1e6, perLayerAccessesPerSecond / 1e6))
 print(String(format: "JSONL parse:                       %.1f MB/s (%d tokens, %.1f MB)", fileBytes / parseSeconds / 1e6, jsonlTokens, fileBytes / 1e6))
+print(String(format: "binary .moetrace read:             %.2fM tokens/s vs JSONL %.2fM tokens/s (%.1fx)",
+             Double(jsonlTokens) / binaryReadSeconds / 1e6, Double(jsonlTokens) / parseSeconds / 1e6, parseSeconds / binaryReadSeconds))
 print(String(format: "JSONL end to end (parse + timed):  %@ token-layers/s", format(jsonlTokenLayers / endToEndSeconds)))
 print(String(format: "resident memory: %.1f MiB after %d tokens, %.1f MiB after %d tokens (peak %.1f MiB)",
              rssAfterShort / 1_048_576, tokens / 10, rssAfterFull / 1_048_576, tokens, residentMemoryBytes("VmHWM") / 1_048_576))

@@ -89,7 +89,7 @@ public enum RunCommand {
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
 
         // The header names the model; read it once up front.
-        let header = try TraceReader(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
+        let header = try openTrace(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
         let model = try ModelCatalog.resolve(args.value("model") ?? header.model)
         var policies = PolicySet(quant: args.value("quant"), runtime: args.value("runtime") ?? "hf-eager",
                                  cache: args.value("cache") ?? "lru-per-layer:fit", gating: args.value("gating") ?? "topk",

@@ -72,13 +72,13 @@ public protocol PassSource: AnyObject {
 
 /// Replays a moe-trace file: consecutive prefill lines of one request form one pass, each decode line is a pass.
 public final class TracePassSource: PassSource {
-    public let reader: TraceReader
+    public let reader: TraceRecordSource
     private let allowWiderCells: Bool
     private var held = false
     private var tokensSeen: [Int] = []
 
     public init(path: String, missingCells: MissingCellPolicy = .skip, allowWiderCells: Bool = false) throws {
-        reader = try TraceReader(path: path, missingCells: missingCells, allowWiderCells: allowWiderCells)
+        reader = try openTrace(path: path, missingCells: missingCells, allowWiderCells: allowWiderCells)
         self.allowWiderCells = allowWiderCells
     }
 

@@ -70,6 +70,22 @@ public final class TraceWriter {
             }
             line += "]"
         }
+        let depths = (0..<token.aheadCounts.count).filter { !token.aheadCounts[$0].isEmpty }
+        if !depths.isEmpty {
+            line += ",\"ahead\":{"
+            for (k, d) in depths.enumerated() {
+                if k > 0 { line += "," }
+                line += "\"\(d + 1)\":["
+                for l in 0..<token.layers {
+                    if l > 0 { line += "," }
+                    let n = Int(token.aheadCounts[d][l])
+                    if n < 0 { line += "null"; continue }
+                    line += "[" + (0..<n).map { String(token.aheadExperts[d][l * token.aheadSlotsPerLayer + $0]) }.joined(separator: ",") + "]"
+                }
+                line += "]"
+            }
+            line += "}"
+        }
         line += "}"
         emit(line)
     }
