@@ -15,6 +15,7 @@ public enum CommandLineTool {
       sim cache sweep|run --trace FILE ...                 hit rates without timing, next to Belady's optimum
       sim trace synth [options]                            write a seeded synthetic trace
       sim trace stats FILE [--json]                        popularity, reuse, predictability, router confidence
+      sim trace convert IN OUT                             JSONL <-> binary .moetrace (checksummed, ~10x faster to read)
       sim --version
 
     Start here:
