@@ -84,7 +84,7 @@ public final class CacheOnlyReplay {
                 }
                 for j in 0..<count {
                     let key = layer * experts + Int(router.distinct[j])
-                    let context = AccessContext(time: time, weight: router.weightPerExpert[Int(router.distinct[j])])
+                    let context = AccessContext(time: time)
                     accesses[layer] += 1
                     for (c, cache) in caches.enumerated() {
                         let group = cache.group(ofLayer: layer)

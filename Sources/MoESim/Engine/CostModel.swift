@@ -128,18 +128,6 @@ public struct CostModel: Sendable {
         perPassOverheadSeconds + roofline(bytes: lmHeadBytes, flops: lmHeadFlopsPerToken * Double(logitTokens))
     }
 
-    /// The floor of a decode token with every expert resident: what compute alone costs.
-    public func allResidentDecodeFloorSeconds(contextLength: Int) -> Double {
-        var total = passOverheadSeconds(logitTokens: 1)
-        for layer in 0..<model.totalLayers {
-            let ctx = attendedContext(layer: layer, contextLength: contextLength)
-            total += attentionSeconds(queryTokens: 1, attendedPositions: ctx, kvTokensRead: ctx - 1)
-        }
-        total += Double(model.denseLayers) * denseFFNSeconds(tokens: 1)
-        total += Double(model.moeLayers) * (sharedExpertsSeconds(tokens: 1) + Double(model.topK) * expertSeconds(tokens: 1))
-        return total
-    }
-
     /// Positions a token at `contextLength` attends to in `layer` (sliding-window layers cap it).
     @inline(__always) public func attendedContext(layer: Int, contextLength: Int) -> Int {
         if slidingWindowEveryN > 0 && layer % slidingWindowEveryN == 0 { return min(contextLength, slidingWindowTokens) }

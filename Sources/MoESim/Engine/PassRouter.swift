@@ -1,5 +1,5 @@
 /// Turns one layer of a pass into expert accesses: gating per token, then the distinct experts in order of first
-/// use, with the tokens and router weight each got. The timed engine and the cache-only replay share it, so
+/// use, with the tokens each got. The timed engine and the cache-only replay share it, so
 /// both see exactly the same access stream (which is what lets a look-ahead policy run beside the engine).
 public final class PassRouter {
     public let experts: Int
@@ -8,8 +8,6 @@ public final class PassRouter {
     let selected: FixedArray<Int32>
     /// Tokens routed to each expert of the current layer; zeroed again by `clear`.
     public let tokensPerExpert: FixedArray<Int32>
-    /// Summed router weight of each expert of the current layer (0 when the trace records none).
-    public let weightPerExpert: FixedArray<Float>
     /// The layer's distinct experts in order of first use; the first `route` result entries are valid.
     public let distinct: FixedArray<Int32>
     /// Recorded (token, layer) cells routed so far, and experts they selected after gating.
@@ -21,7 +19,6 @@ public final class PassRouter {
         self.gating = gating
         selected = FixedArray(repeating: 0, count: experts)
         tokensPerExpert = FixedArray(repeating: 0, count: experts)
-        weightPerExpert = FixedArray(repeating: 0, count: experts)
         distinct = FixedArray(repeating: 0, count: experts)
     }
 
@@ -42,10 +39,8 @@ public final class PassRouter {
                         if tokensPerExpert[e] == 0 {
                             distinct[count] = Int32(e)
                             count += 1
-                            weightPerExpert[e] = 0
                         }
                         tokensPerExpert[e] += 1
-                        weightPerExpert[e] += cell.weight(of: e)
                     }
                 }
             }

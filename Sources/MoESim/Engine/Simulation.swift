@@ -229,7 +229,7 @@ public final class Simulation: PrefetchContext {
     func access(layer: Int, expert: Int) {
         let key = layer * experts + expert
         let group = cache.group(ofLayer: layer)
-        let context = AccessContext(time: accessTime, weight: router.weightPerExpert[expert])
+        let context = AccessContext(time: accessTime)
         accessTime += 1
         if group.contains(key) {
             group.touch(key, context: context)

@@ -36,17 +36,13 @@ public final class TransferChannel {
     private var head = 0
     private var waiting = 0
     public private(set) var active: Transfer?
-    public private(set) var activeEnd = 0.0
     public private(set) var busySeconds = 0.0
     private let bytes = FixedArray<Double>(repeating: 0, count: TransferCause.allCases.count)
-    private let transfers = FixedArray<Int>(repeating: 0, count: TransferCause.allCases.count)
 
     public init(name: String) { self.name = name }
 
     public var isIdle: Bool { active == nil }
-    public var pendingCount: Int { waiting + (active == nil ? 0 : 1) }
     public var bytesByCause: [Double] { bytes.array }
-    public var transfersByCause: [Int] { transfers.array }
     @inline(__always) public func bytes(_ cause: TransferCause) -> Double { bytes[Int(cause.rawValue)] }
 
     func append(_ transfer: Transfer) {
@@ -77,10 +73,8 @@ public final class TransferChannel {
 
     func begin(_ transfer: Transfer, at time: Double, seconds: Double) {
         active = transfer
-        activeEnd = time + seconds
         busySeconds += seconds
         bytes[Int(transfer.cause.rawValue)] += Double(transfer.bytes)
-        transfers[Int(transfer.cause.rawValue)] += 1
     }
 
     func finish() -> Transfer {
@@ -89,5 +83,4 @@ public final class TransferChannel {
         return t
     }
 
-    public var totalBytes: Double { bytes.array.reduce(0, +) }
 }

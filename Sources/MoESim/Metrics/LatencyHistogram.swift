@@ -2,7 +2,7 @@ import Foundation
 
 /// Streaming latency statistics in constant memory: exact count, mean, min and max, and percentiles from
 /// log-spaced buckets with a relative width of 0.1 % (so a reported percentile is within 0.1 % of the exact one).
-/// Mergeable and deterministic, so sharded runs combine into the same numbers.
+/// Deterministic: the same latencies give the same figures.
 public struct LatencyHistogram: Sendable, Equatable {
     static let minimumSeconds = 1e-9
     static let growth = 1.001
@@ -49,16 +49,6 @@ public struct LatencyHistogram: Sendable, Equatable {
             }
         }
         return maximum
-    }
-
-    public mutating func merge(_ other: LatencyHistogram) {
-        guard other.count > 0 else { return }
-        if buckets.isEmpty { buckets = Array(repeating: 0, count: LatencyHistogram.bucketCount) }
-        for (i, n) in other.buckets.enumerated() where n > 0 { buckets[i] += n }
-        count += other.count
-        sum += other.sum
-        minimum = Swift.min(minimum, other.minimum)
-        maximum = Swift.max(maximum, other.maximum)
     }
 
     public var summary: LatencySummary? {

@@ -27,9 +27,5 @@ public final class FixedArray<Element> {
         }
     }
 
-    public func fill(_ value: Element) {
-        for i in 0..<count { base[i] = value }
-    }
-
     public var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
 }

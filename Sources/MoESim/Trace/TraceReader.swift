@@ -20,7 +20,6 @@ public final class TraceReader {
     public private(set) var token: TokenRecord
     /// `null` cells seen so far.
     public private(set) var missingCellCount = 0
-    public private(set) var tokenLines = 0
     public var bytesRead: Int { lines.bytesRead }
     public var lineNumber: Int { lines.lineNumber }
 
@@ -153,7 +152,6 @@ public final class TraceReader {
         token.request = index
         token.phase = phase
         token.position = position
-        tokenLines += 1
         return .token
     }
 

@@ -63,6 +63,4 @@ public struct TokenRecord: Sendable {
         aheadExperts = []
     }
 
-    /// True when the record carries lookahead predictions at depth `d`.
-    public func hasAhead(depth d: Int) -> Bool { aheadCounts.count >= d && !aheadCounts[d - 1].isEmpty }
 }

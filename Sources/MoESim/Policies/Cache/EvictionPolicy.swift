@@ -9,13 +9,11 @@ public enum Admission: Equatable, Sendable {
 /// What an eviction policy may know about one access besides the key.
 public struct AccessContext: Sendable {
     /// Logical time: the index of this access in the run, increasing by one per access.
+    /// (Policies that score router outputs get them through `EvictionPolicy.observe`.)
     public var time: Int
-    /// Router weight of the accessed expert for this token (0 when the trace records none).
-    public var weight: Float
 
-    public init(time: Int, weight: Float = 0) {
+    public init(time: Int) {
         self.time = time
-        self.weight = weight
     }
 }
 

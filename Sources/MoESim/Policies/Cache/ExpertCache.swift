@@ -34,8 +34,6 @@ public final class ExpertCache {
 
     @inline(__always) public func contains(_ key: Int) -> Bool { group(ofLayer: key / experts).contains(key) }
 
-    public var residentCount: Int { groups.reduce(0) { $0 + $1.count } }
-
     /// How the cache starts. `highestIndex` follows AdapMoE/mixtral-offloading (`do_offload = expert_idx < 8 - s_l`):
     /// each layer's highest-numbered experts start resident; a global pool is filled the same way, layer by layer
     /// for each expert index from the highest down, until full.
