@@ -4,7 +4,8 @@ import Foundation
 enum CacheCommands {
     static let commonOptions: [OptionSpec] = [
         OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file"),
-        OptionSpec("gating", value: "NAME", "gating policy applied before the cache: \(gatingPolicies.names.joined(separator: ", "))", default: "topk"),
+        OptionSpec("gating", value: "SPEC", "gating policy applied before the cache: \(gatingPolicies.names.joined(separator: ", ")), with options as in `sim run --help` (e.g. adapmoe:T=0.007)", default: "topk"),
+        OptionSpec("model", value: "NAME|FILE", "model spec, for gating sensitivities and AdapMoE allocation profiles", default: "the trace header's model, if known"),
         OptionSpec("initial-fill", value: "empty|highest-index", "how caches start", default: "empty for sweep (stack distances need it), highest-index for run (as `sim run`)"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
@@ -18,12 +19,25 @@ enum CacheCommands {
         OptionSpec("layout", value: "per-layer|global", "one cache per layer or one shared pool", default: "per-layer"),
         OptionSpec("policies", value: "LIST", "comma-separated: \(cachePolicies.names.joined(separator: ","))", default: "all"),
     ] + commonOptions
-    static let runOptions = [OptionSpec("cache", value: "SPEC", "POLICY-per-layer:N, POLICY-global:N, a per-layer list, all-resident or none")] + commonOptions
+    static let runOptions = [OptionSpec("cache", value: "SPEC", "POLICY-per-layer:N, POLICY-global:N, a per-layer list, all-resident, none, or adapmoe-dp:total=N | adapmoe-dp-nogating:total=N | adapmoe-dp-measured:total=N,prefix=K")] + commonOptions
+    static let allocateOptions: [OptionSpec] = [
+        OptionSpec("model", value: "NAME|FILE", "model spec with a published AdapMoE profile (gating, nogating)", default: "the trace header's model"),
+        OptionSpec("total", value: "N", "experts cached in all, divided among layers"),
+        OptionSpec("mode", value: "gating|nogating|measured", "published a_l and r_l; published a_l with r_l = 0; or both measured on --trace", default: "gating"),
+        OptionSpec("trace", value: "FILE", "trace to measure on (measured mode)"),
+        OptionSpec("prefix", value: "K", "decode tokens to measure on (measured mode)"),
+        OptionSpec("gating", value: "SPEC", "gating whose single-expert ratio is r_l (measured mode)", default: "topk"),
+        OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
+        OptionSpec("json", "print results as JSON"),
+        OptionSpec("csv", "print results as CSV"),
+        OptionSpec("help", "show this help"),
+    ]
 
     static let help = """
     Usage:
       sim cache sweep --trace FILE [--capacities 1..7] [--layout per-layer|global] [--policies lru,belady,...]
       sim cache run --trace FILE --cache SPEC
+      sim cache allocate --model M --total N [--mode gating|nogating|measured --trace FILE --prefix K --gating SPEC]
 
     Cache-only mode: hit rates without timing, for every policy and capacity in one pass over the trace, next to
     Belady's optimum (OPT with bypass) for the same capacity. Accesses are exactly the timed engine's: each
@@ -33,10 +47,20 @@ enum CacheCommands {
 
     Sweep options:
     \(ArgumentParser.help(sweepOptions))
-    Run options: --cache SPEC plus the common ones above.
+    Run options: --cache SPEC plus the common ones above. With a gating policy that drops experts (adapmoe,
+    score) the output adds the single-expert ratio per layer and AdapMoE's loss-increase proxy.
 
-    Example:
+    `allocate` prints AdapMoE's DP per-layer cache allocation (papers.md §1.3.C) for a total, with the expected
+    on-demand loads per token next to an equal split. `--cache adapmoe-dp:total=N` (and -nogating, -measured)
+    gives `sim run` and `sim cache run` a per-layer LRU with those capacities.
+
+    Allocate options:
+    \(ArgumentParser.help(allocateOptions))
+
+    Examples:
       sim cache sweep --trace ../shared/traces/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
+      sim cache run --trace FILE --gating adapmoe --cache adapmoe-dp:total=64
+      sim cache allocate --model mixtral-8x7b --total 64 --mode nogating
     """
 
     static func run(_ arguments: [String], out: inout String) throws {
@@ -45,7 +69,8 @@ enum CacheCommands {
         switch sub {
         case "sweep": try sweep(try ArgumentParser.parse(rest, options: sweepOptions), out: &out)
         case "run": try single(try ArgumentParser.parse(rest, options: runOptions), out: &out)
-        default: throw MoESimError("unknown command 'cache \(sub)'", hint: "use `sim cache sweep` or `sim cache run`; see `sim cache --help`")
+        case "allocate": try allocate(try ArgumentParser.parse(rest, options: allocateOptions), out: &out)
+        default: throw MoESimError("unknown command 'cache \(sub)'", hint: "use `sim cache sweep`, `sim cache run` or `sim cache allocate`; see `sim cache --help`")
         }
     }
 
@@ -54,6 +79,16 @@ enum CacheCommands {
         var replay: CacheOnlyReplay
         var fill: ExpertCache.InitialFill
         var format: String
+        var model: ModelSpec?
+        var gating: String
+    }
+
+    /// `--model`, or the trace header's model when the catalog knows it (nil otherwise: only gating and
+    /// allocations that need a model then fail, saying so). Checked against the trace.
+    static func model(_ args: ParsedArguments, header: TraceHeader, file: String) throws -> ModelSpec? {
+        let model = try args.value("model").map { try ModelCatalog.resolve($0) } ?? (try? ModelCatalog.resolve(header.model))
+        if let model { try Simulation.checkCompatible(model: model, header: header, file: file) }
+        return model
     }
 
     static func common(_ args: ParsedArguments, defaultFill: ExpertCache.InitialFill) throws -> Common {
@@ -67,9 +102,12 @@ enum CacheCommands {
         }
         guard !(args.has("json") && args.has("csv")) else { throw MoESimError("--json and --csv exclude each other") }
         let source = try TracePassSource(path: path, missingCells: missing, allowWiderCells: args.has("allow-wider-cells"))
-        let replay = CacheOnlyReplay(source: source, gating: args.value("gating") ?? "topk", initialFill: fill,
+        let model = try model(args, header: source.header, file: path)
+        let gating = args.value("gating") ?? "topk"
+        let replay = CacheOnlyReplay(source: source, gating: gating, model: model, initialFill: fill,
                                      staticProfile: try PopularityProfile.parse(args.value("static-profile") ?? "whole"))
-        return Common(source: source, replay: replay, fill: fill, format: args.has("json") ? "json" : (args.has("csv") ? "csv" : "text"))
+        return Common(source: source, replay: replay, fill: fill, format: args.has("json") ? "json" : (args.has("csv") ? "csv" : "text"),
+                      model: model, gating: gating)
     }
 
     static func parseCapacities(_ text: String, maximum: Int) throws -> [Int] {
@@ -117,7 +155,7 @@ enum CacheCommands {
         var results = try c.replay.run(configurations)
         let lookaheadNote = c.replay.lookaheadExceeded ? Simulation.lookaheadWarning(c.replay.lookaheadWindow) : nil
         if stackLRU {
-            let gating = try gatingPolicies.resolve(args.value("gating") ?? "topk", kind: "gating policy").make()
+            let gating = try gatingPolicies.make(c.gating, model: c.model, header: header)
             let stack = LRUStackDistances(layers: header.layers, experts: header.experts, layout: layout)
             try stack.consume(AccessStream(source: try c.source.reopen(), gating: gating))
             for capacity in capacities {
@@ -175,24 +213,133 @@ enum CacheCommands {
             throw MoESimError(field: "--cache", "'\(text)' depends on a device; cache-only mode takes expert counts", hint: "use `sim run` with --hardware, or give N")
         default: break
         }
-        let capacities = try spec.resolve(layers: header.layers, experts: header.experts, expertBytes: 1, freeBytes: 0)
+        let source = c.source, model = c.model, gating = c.gating
+        let context = CacheAllocationContext(model: model, topK: header.topK, source: { try source.reopen() },
+                                             gating: { try gatingPolicies.make(gating, model: model, header: header) }, gatingText: gating)
+        let capacities = try spec.resolve(layers: header.layers, experts: header.experts, expertBytes: 1, freeBytes: 0, allocation: context)
         let full = spec.capacity == .everything
         let results = try c.replay.run([.init(policy: spec.policy, layout: spec.layout, capacities: capacities, startsFull: full),
                                         .init(policy: "belady", layout: spec.layout, capacities: capacities, startsFull: full)])
         let (r, opt) = (results[0], results[1])
+        let g = c.replay.gatingReport
         switch c.format {
         case "json":
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            struct Single: Encodable { var result: CacheOnlyReplay.Result; var belady: CacheOnlyReplay.Result; var hitRate: Double?; var beladyHitRate: Double? }
-            out += String(decoding: try encoder.encode(Single(result: r, belady: opt, hitRate: r.hitRate, beladyHitRate: opt.hitRate)), as: UTF8.self) + "\n"
+            struct Single: Encodable {
+                var result: CacheOnlyReplay.Result; var belady: CacheOnlyReplay.Result; var hitRate: Double?; var beladyHitRate: Double?
+                var gating: Report.Gating?
+            }
+            out += String(decoding: try encoder.encode(Single(result: r, belady: opt, hitRate: r.hitRate, beladyHitRate: opt.hitRate, gating: g)), as: UTF8.self) + "\n"
         case "csv":
-            out += "policy,layout,accesses,hits,hit_rate,belady_hits,belady_hit_rate\n"
-            out += "\(r.policy),\(r.layout),\(r.accesses),\(r.hits),\(r.hitRate.map { "\($0)" } ?? ""),\(opt.hits),\(opt.hitRate.map { "\($0)" } ?? "")\n"
+            func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+            out += "policy,layout,accesses,hits,hit_rate,belady_hits,belady_hit_rate,single_expert_ratio,activated_expert_reduction,loss_increase_proxy\n"
+            out += "\(r.policy),\(r.layout),\(r.accesses),\(r.hits),\(f(r.hitRate)),\(opt.hits),\(f(opt.hitRate)),"
+            out += "\(f(g?.singleExpertRatio)),\(f(g?.activatedExpertReduction)),\(f(g?.estimatedLossIncreaseProxy))\n"
         default:
             out += "\(spec.text) (caches start \(full ? "full" : c.fill.rawValue)) on \(c.source.sourceName): hit rate \(ReportFormatter.percent(r.hitRate)) (\(r.hits) of \(r.accesses)); "
             out += "Belady \(ReportFormatter.percent(opt.hitRate)); gap \(ReportFormatter.percent((opt.hitRate ?? 0) - (r.hitRate ?? 0)))\n"
+            if spec.allocation != nil { out += "Capacities by layer \(capacities)\n" }
+            if let g { out += ReportFormatter.gatingText(g) + ReportFormatter.gatingByLayerText(g) }
             if c.replay.lookaheadExceeded { out += "warning: \(Simulation.lookaheadWarning(c.replay.lookaheadWindow))\n" }
+        }
+    }
+}
+
+extension CacheCommands {
+    /// `sim cache allocate`: AdapMoE's DP per-layer allocation for a total, next to an equal split.
+    static func allocate(_ args: ParsedArguments, out: inout String) throws {
+        if args.has("help") { out += help + "\n"; return }
+        guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim cache --help`") }
+        guard !(args.has("json") && args.has("csv")) else { throw MoESimError("--json and --csv exclude each other") }
+        guard let totalText = args.value("total") else {
+            throw MoESimError(field: "--total", "the number of cached experts is required", hint: "e.g. --total 64")
+        }
+        guard let total = Int(totalText), total >= 0 else { throw MoESimError(field: "--total", "expected an integer >= 0, found '\(totalText)'") }
+        let mode = args.value("mode") ?? "gating"
+        let allocation: CacheAllocation
+        switch mode {
+        case "gating": allocation = .adapmoeDP(gatingStatistics: true)
+        case "nogating": allocation = .adapmoeDP(gatingStatistics: false)
+        case "measured":
+            guard args.value("trace") != nil else { throw MoESimError(field: "--trace", "measured mode measures a_l and r_l on a trace", hint: "give --trace FILE --prefix K") }
+            guard let prefix = args.value("prefix") else { throw MoESimError(field: "--prefix", "measured mode needs the decode tokens to measure on", hint: "e.g. --prefix 294") }
+            guard let k = Int(prefix), k >= 1 else { throw MoESimError(field: "--prefix", "expected an integer >= 1, found '\(prefix)'") }
+            allocation = .adapmoeDPMeasured(prefixTokens: k)
+        default: throw MoESimError(field: "--mode", "expected gating, nogating or measured, found '\(mode)'")
+        }
+        if mode != "measured", args.value("prefix") != nil { throw MoESimError(field: "--prefix", "only measured mode takes a prefix") }
+
+        // The model: --model, else the trace header's.
+        var source: PassSource?
+        if let path = args.value("trace") {
+            guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
+                throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
+            }
+            source = try TracePassSource(path: path, missingCells: missing)
+        }
+        let model: ModelSpec
+        if let name = args.value("model") {
+            model = try ModelCatalog.resolve(name)
+        } else if let header = source?.header {
+            model = try ModelCatalog.resolve(header.model)
+        } else {
+            throw MoESimError(field: "--model", "a model is required", hint: "e.g. --model mixtral-8x7b")
+        }
+        if let source { try Simulation.checkCompatible(model: model, header: source.header, file: source.sourceName) }
+        let keySpace = model.moeLayers * model.experts
+        guard total <= keySpace else { throw MoESimError(field: "--total", "\(total) exceeds the model's \(keySpace) experts") }
+        let gating = args.value("gating") ?? "topk"
+        // Only measured mode, which has a trace, builds the gating policy (for r_l).
+        let context = CacheAllocationContext(model: model, topK: model.topK, source: source.map { s in { try s.reopen() } },
+                                             gating: { try source.map { try gatingPolicies.make(gating, model: model, header: $0.header) } ?? TopKReplayGating() },
+                                             gatingText: gating)
+        let prefixOption: String = { if case let .adapmoeDPMeasured(k) = allocation { return ",prefix=\(k)" }; return "" }()
+        guard model.topK == AdapMoEAllocation.modelledTopK else {
+            throw MoESimError(field: "--model", "AdapMoE's allocation objective models top-\(AdapMoEAllocation.modelledTopK) routing; \(model.name) routes top-\(model.topK)")
+        }
+        let inputs = try allocation.inputs(context: context, layers: model.moeLayers)
+        let capacities = AdapMoEAllocation.capacities(total: total, experts: model.experts, prefetchAccuracy: inputs.prefetchAccuracy,
+                                                      singleExpertRatio: inputs.singleExpertRatio)
+        let equal = try CacheSpec.parse("lru-per-layer:total=\(total)").resolve(layers: model.moeLayers, experts: model.experts, expertBytes: 1, freeBytes: 0)
+        func loads(_ l: Int, _ s: Int) -> Double {
+            AdapMoEAllocation.expectedLoads(cached: s, experts: model.experts, prefetchAccuracy: inputs.prefetchAccuracy[l], singleExpertRatio: inputs.singleExpertRatio[l])
+        }
+        let perLayer = capacities.indices.map { loads($0, capacities[$0]) }
+        let equalLoads = equal.indices.reduce(0) { $0 + loads($1, equal[$1]) }
+        switch args.has("json") ? "json" : (args.has("csv") ? "csv" : "text") {
+        case "json":
+            struct Allocation: Encodable {
+                var model: String; var total: Int; var mode: String; var inputs: String; var measuredDecodeTokens: Int?
+                var prefetchAccuracy: [Double]; var singleExpertRatio: [Double]; var capacities: [Int]
+                var expectedLoadsPerLayer: [Double]; var expectedLoadsPerToken: Double
+                var equalSplitCapacities: [Int]; var equalSplitExpectedLoadsPerToken: Double
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            out += String(decoding: try encoder.encode(Allocation(
+                model: model.name, total: total, mode: allocation.name, inputs: inputs.provenance, measuredDecodeTokens: inputs.measuredDecodeTokens,
+                prefetchAccuracy: inputs.prefetchAccuracy, singleExpertRatio: inputs.singleExpertRatio, capacities: capacities,
+                expectedLoadsPerLayer: perLayer, expectedLoadsPerToken: perLayer.reduce(0, +),
+                equalSplitCapacities: equal, equalSplitExpectedLoadsPerToken: equalLoads)), as: UTF8.self) + "\n"
+        case "csv":
+            out += "layer,prefetch_accuracy,single_expert_ratio,capacity,expected_loads,equal_split_capacity\n"
+            for l in capacities.indices {
+                out += "\(l),\(inputs.prefetchAccuracy[l]),\(inputs.singleExpertRatio[l]),\(capacities[l]),\(perLayer[l]),\(equal[l])\n"
+            }
+        default:
+            out += "AdapMoE DP cache allocation (papers.md §1.3.C), \(allocation.name): \(model.name), \(total) experts in all\n"
+            out += "inputs: \(inputs.provenance)\n"
+            out += "f(l,s): expected on-demand loads per token at layer l with s cached (top-2, uniform experts, prefetch fixes one miss)\n\n"
+            out += CatalogCommands.pad("layer", 7) + CatalogCommands.pad("a_l", 9) + CatalogCommands.pad("r_l", 9)
+                + CatalogCommands.pad("capacity", 10) + CatalogCommands.pad("f(l,s)", 9) + "equal split\n"
+            for l in capacities.indices {
+                out += CatalogCommands.pad("\(l)", 7) + CatalogCommands.pad(String(format: "%.4f", inputs.prefetchAccuracy[l]), 9)
+                    + CatalogCommands.pad(String(format: "%.4f", inputs.singleExpertRatio[l]), 9) + CatalogCommands.pad("\(capacities[l])", 10)
+                    + CatalogCommands.pad(String(format: "%.4f", perLayer[l]), 9) + "\(equal[l])\n"
+            }
+            out += "\nexpected on-demand loads per token: \(String(format: "%.4f", perLayer.reduce(0, +))) (equal split \(String(format: "%.4f", equalLoads)))\n"
+            out += "--cache \(allocation.name):total=\(total)\(prefixOption) (sim run, sim cache run) gives these capacities\n"
         }
     }
 }

@@ -8,9 +8,9 @@ public enum RunCommand {
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
         OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
-        OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
+        OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit | adapmoe-dp[-nogating]:total=N | adapmoe-dp-measured:total=N,prefix=K; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
-        OptionSpec("gating", value: "NAME", "gating policy: \(gatingPolicies.names.joined(separator: ", "))", default: "topk"),
+        OptionSpec("gating", value: "SPEC", "gating policy NAME[:OPTIONS]: \(gatingPolicies.names.joined(separator: ", ")) (see Gating below)", default: "topk"),
         OptionSpec("prefetch", value: "NAME", "prefetch policy: \(prefetchPolicies.names.joined(separator: ", "))", default: "none"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
         OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
@@ -32,11 +32,25 @@ public enum RunCommand {
     \(ArgumentParser.help(options))
     Units: seconds, bytes (binary prefixes: GiB = 2^30), bytes/s; rates are fractions.
 
+    Gating (--gating NAME or NAME:OPTION,KEY=VALUE,...; also a --baseline key):
+    \(gatingPolicies.helpText())
+      A policy that drops experts adds to the report the single-expert ratio (cells run with fewer experts than
+      recorded, overall, decode-only and per layer), the cut in activated experts, and AdapMoE's loss-increase
+      PROXY: the sum over dropped cells of H_l * w2^2 / 2, an estimate, not a measured loss.
+
+    AdapMoE cache allocation (--cache, per-layer LRU; papers.md §1.3.C; `sim cache allocate` prints the table):
+      adapmoe-dp:total=N             N experts divided among layers by AdapMoE's DP with the model's published a_l, r_l
+      adapmoe-dp-nogating:total=N    the same DP with r_l = 0 (no adaptive-gating statistics)
+      adapmoe-dp-measured:total=N,prefix=K
+                                     a_l, r_l measured on the first K decode tokens (r_l: this run's --gating)
+      (total also as N, bytes=SIZE or fit.) Alternatives: lru-per-layer:total=N (equal split), lru-global:total=N.
+
     Examples:
       sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
       sim --hardware a100-80g --quant hqq4 --cache lru-global:128 --trace FILE --json
       sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --baseline "cache=none" --trace FILE
       sim --hardware t4 --runtime tuned --prefetch oracle-next-layer --trace FILE --csv
+      sim --hardware 4090 --quant hqq2 --gating adapmoe:T=0.007 --cache adapmoe-dp:total=64 --baseline "gating=topk" --trace FILE
     """
 
     /// The policy set a run uses (what `--baseline` changes).

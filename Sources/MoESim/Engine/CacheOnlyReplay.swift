@@ -33,17 +33,22 @@ public final class CacheOnlyReplay {
     }
 
     let source: PassSource
+    /// Gating spec (`GatingSpec`), and the model whose sensitivities it may read (nil: unknown model).
     let gating: String
+    let model: ModelSpec?
     let initialFill: ExpertCache.InitialFill
     let staticProfile: PopularityProfile
     let lookaheadWindow: Int
     /// Whether Belady's look-ahead was shorter than the trace (its hit rate may then be understated).
     public private(set) var lookaheadExceeded = false
+    /// What a dropping gating policy did in the last `run`; nil for exact replay.
+    public private(set) var gatingReport: Report.Gating?
 
-    public init(source: PassSource, gating: String = "topk", initialFill: ExpertCache.InitialFill = .empty,
+    public init(source: PassSource, gating: String = "topk", model: ModelSpec? = nil, initialFill: ExpertCache.InitialFill = .empty,
                 staticProfile: PopularityProfile = .whole, lookaheadWindow: Int = FutureAccesses.defaultWindow) {
         self.source = source
         self.gating = gating
+        self.model = model
         self.initialFill = initialFill
         self.staticProfile = staticProfile
         self.lookaheadWindow = lookaheadWindow
@@ -52,13 +57,13 @@ public final class CacheOnlyReplay {
     public func run(_ configurations: [Configuration]) throws -> [Result] {
         let header = source.header
         let layers = header.layers, experts = header.experts, keySpace = layers * experts
-        let makeGating = try gatingPolicies.resolve(gating, kind: "gating policy").make
+        let makeGating = { [gating, model] in try gatingPolicies.make(gating, model: model, header: header) }
         let factories = try configurations.map { try cachePolicies.resolve($0.policy, kind: "cache policy").make }
         let future = factories.contains { $0.needsFuture }
-            ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: keySpace, window: lookaheadWindow)
+            ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: try makeGating()), keySpace: keySpace, window: lookaheadWindow)
             : nil
         let popularity = factories.contains { $0.needsPopularity }
-            ? try staticProfile.count(AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: keySpace)
+            ? try staticProfile.count(AccessStream(source: try source.reopen(), gating: try makeGating()), keySpace: keySpace)
             : nil
         let caches = zip(configurations, factories).map { configuration, factory in
             let cache = ExpertCache(layers: layers, experts: experts, layout: configuration.layout, capacities: configuration.capacities,
@@ -68,8 +73,11 @@ public final class CacheOnlyReplay {
         }
         var hits = Array(repeating: Array(repeating: 0, count: layers), count: caches.count)
         var accesses = Array(repeating: 0, count: layers)
-        let router = PassRouter(experts: experts, gating: makeGating())
+        let router = PassRouter(experts: experts, gating: try makeGating())
         router.weightsAreFull = header.weights == .full
+        if router.gating.dropsExperts {
+            router.statistics = GatingStatistics(layers: layers, sensitivity: model?.gateSensitivity?.values)
+        }
         var pass = Pass()
         var time = 0
         while try source.nextPass(into: &pass) {
@@ -101,6 +109,8 @@ public final class CacheOnlyReplay {
             }
         }
         lookaheadExceeded = future?.reachExceeded ?? false
+        gatingReport = router.statistics?.report(policy: gating, recordedExperts: router.recordedExperts,
+                                                 activatedExperts: router.activatedExperts, weightsRecorded: header.weights != .none)
         return configurations.enumerated().map { c, configuration in
             Result(policy: configuration.policy, layout: configuration.layout.rawValue, capacities: configuration.capacities,
                    accesses: accesses.reduce(0, +), hits: hits[c].reduce(0, +), perLayerHits: hits[c], perLayerAccesses: accesses)

@@ -13,6 +13,10 @@ public final class PassRouter {
     /// Recorded (token, layer) cells routed so far, and experts they selected after gating.
     public private(set) var tokenLayers = 0
     public private(set) var activatedExperts = 0
+    /// Experts the trace recorded for those cells, before gating.
+    public private(set) var recordedExperts = 0
+    /// Per-layer counts of what gating dropped; set it (when the policy drops experts) to have them kept.
+    public var statistics: GatingStatistics?
 
     public init(experts: Int, gating: GatingPolicy) {
         self.experts = experts
@@ -28,12 +32,15 @@ public final class PassRouter {
         // Records are read in place through a cell view: copying a record would retain and release its arrays.
         pass.tokens.withUnsafeBufferPointer { tokens in
             var count = 0
+            let cellsBefore = tokenLayers
             for t in 0..<pass.tokenCount {
                 _ = RoutingCell.with(tokens.baseAddress! + t, layer: layer, weightsAreFull: weightsAreFull) { cell in
                     observer?.observe(cell)
                     let chosen = gating.select(cell, into: selected)
                     tokenLayers += 1
                     activatedExperts += chosen
+                    recordedExperts += cell.experts.count
+                    if chosen < cell.experts.count { statistics?.recordReduced(cell) }
                     for i in 0..<chosen {
                         let e = Int(selected[i])
                         if tokensPerExpert[e] == 0 {
@@ -44,6 +51,7 @@ public final class PassRouter {
                     }
                 }
             }
+            statistics?.recordCells(tokenLayers - cellsBefore, layer: layer, phase: pass.phase)
             return count
         }
     }

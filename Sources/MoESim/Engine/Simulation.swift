@@ -83,11 +83,16 @@ public final class Simulation: PrefetchContext {
         costs = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
         let prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
         self.prefetcher = prefetcher
-        memory = try MemoryPlan(config: config, costs: costs, speculativeBuffers: prefetcher.speculates)
+        let header = source.header
+        // Every access stream (the run's, look-ahead, profiling) gets its own instance of the same policy.
+        let makeGating = { try gatingPolicies.make(config.gating, model: model, header: header) }
+        let gating = try makeGating()
+        memory = try MemoryPlan(config: config, costs: costs, speculativeBuffers: prefetcher.speculates,
+                                allocation: CacheAllocationContext(model: model, topK: header.topK, source: { try source.reopen() },
+                                                                   gating: makeGating, gatingText: config.gating))
         layers = model.moeLayers
         experts = model.experts
         let cacheEntry = try cachePolicies.resolve(config.cache.policy, kind: "cache policy")
-        let makeGating = try gatingPolicies.resolve(config.gating, kind: "gating policy").make
         let factory = cacheEntry.make
         future = factory.needsFuture
             ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: layers * experts,
@@ -100,8 +105,9 @@ public final class Simulation: PrefetchContext {
                             factory: factory, future: future, popularity: popularity)
         // All-resident means every expert is on the device from the start, whatever the fill option says.
         cache.fill(config.cache.capacity == .everything ? .highestIndex : config.initialFill)
-        router = PassRouter(experts: experts, gating: makeGating())
-        router.weightsAreFull = source.header.weights == .full
+        router = PassRouter(experts: experts, gating: gating)
+        router.weightsAreFull = header.weights == .full
+        if gating.dropsExperts { router.statistics = GatingStatistics(layers: layers, sensitivity: model.gateSensitivity?.values) }
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware
@@ -168,8 +174,8 @@ public final class Simulation: PrefetchContext {
         var report = makeReport(source: source)
         if future?.reachExceeded == true { report.warnings.append(Simulation.lookaheadWarning(config.lookaheadWindow)) }
         if config.beladyReference {
-            let replay = CacheOnlyReplay(source: try source.reopen(), gating: config.gating, initialFill: config.initialFill,
-                                         lookaheadWindow: config.lookaheadWindow)
+            let replay = CacheOnlyReplay(source: try source.reopen(), gating: config.gating, model: config.model,
+                                         initialFill: config.initialFill, lookaheadWindow: config.lookaheadWindow)
             let optimum = try replay.run([.init(policy: "belady", layout: cache.layout, capacities: cache.capacities,
                                                 startsFull: config.cache.capacity == .everything)])[0]
             if replay.lookaheadExceeded { report.warnings.append(Simulation.lookaheadWarning(config.lookaheadWindow)) }
@@ -450,4 +456,10 @@ public final class Simulation: PrefetchContext {
     /// Routed (token, layer) cells and the experts gating kept for them.
     var routedTokenLayers: Int { router.tokenLayers }
     var activatedExperts: Int { router.activatedExperts }
+    var recordedExperts: Int { router.recordedExperts }
+    /// What a dropping gating policy did; nil for exact replay.
+    var gatingReport: Report.Gating? {
+        router.statistics?.report(policy: config.gating, recordedExperts: router.recordedExperts, activatedExperts: router.activatedExperts,
+                                  weightsRecorded: source.header.weights != .none)
+    }
 }

@@ -5,6 +5,7 @@ public struct SimulationConfig: Sendable {
     public var quantization: Quantization
     public var runtime: RuntimeProfile
     public var cache: CacheSpec
+    /// Gating spec, e.g. `topk` or `adapmoe:T=0.007,prefill` (`GatingSpec`).
     public var gating: String
     public var prefetch: String
     public var missingCells: MissingCellPolicy
@@ -46,8 +47,9 @@ public struct MemoryPlan: Sendable {
     public var expertCacheBytes: Double
     public var cacheCapacities: [Int]
 
-    /// `speculativeBuffers`: whether the prefetcher needs its own pool of staging buffers.
-    public init(config: SimulationConfig, costs: CostModel, speculativeBuffers: Bool) throws {
+    /// `speculativeBuffers`: whether the prefetcher needs its own pool of staging buffers. `allocation`: what an
+    /// `adapmoe-dp...` cache reads to divide its total among layers.
+    public init(config: SimulationConfig, costs: CostModel, speculativeBuffers: Bool, allocation: CacheAllocationContext? = nil) throws {
         let model = config.model
         deviceCapacityBytes = config.hardware.device.memoryBytes.value
         residentWeightBytes = Double(costs.residentWeightBytes)
@@ -64,7 +66,7 @@ public struct MemoryPlan: Sendable {
         }
         let free = deviceCapacityBytes - weightsAndBuffers - kvReserveBytes
         cacheCapacities = try config.cache.resolve(layers: model.moeLayers, experts: model.experts, expertBytes: costs.expertBytes,
-                                                   freeBytes: max(0, free))
+                                                   freeBytes: max(0, free), allocation: allocation)
         expertCacheBytes = Double(cacheCapacities.reduce(0, +) * costs.expertBytes)
         if expertCacheBytes > 0 && expertCacheBytes > free {
             throw MoESimError(field: "--cache",

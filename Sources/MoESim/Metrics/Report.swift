@@ -97,7 +97,29 @@ public struct Report: Codable, Sendable {
         public var tokenLayers: Int
         /// Routed experts run per recorded (token, layer) cell, after gating.
         public var activatedExpertsPerTokenLayer: Double?
+        /// Routed experts the trace recorded per cell, before gating.
+        public var recordedExpertsPerTokenLayer: Double?
         public var missingCells: Int
+    }
+
+    /// What a gating policy that drops experts did (absent for exact replay). See `GatingStatistics`.
+    public struct Gating: Codable, Sendable {
+        /// The gating spec as given.
+        public var policy: String
+        /// Recorded (token, layer) cells, and those run with fewer experts than recorded (top-2: a single expert).
+        public var cells: Int
+        public var singleExpertCells: Int
+        public var singleExpertRatio: Double?
+        /// Over decode cells only (AdapMoE gates decode tokens unless told otherwise).
+        public var decodeSingleExpertRatio: Double?
+        public var perLayerSingleExpertRatio: [Double?]
+        /// 1 - experts run / experts recorded.
+        public var activatedExpertReduction: Double?
+        /// A PROXY for the loss increase, not a measured loss (see `proxyDefinition`); absent without the model's
+        /// sensitivities or recorded weights.
+        public var estimatedLossIncreaseProxy: Double?
+        public var perLayerEstimatedLossIncreaseProxy: [Double]?
+        public var proxyDefinition: String?
     }
 
     public var tool: String = "moe-sim"
@@ -114,5 +136,6 @@ public struct Report: Codable, Sendable {
     public var gpu: GPU
     public var memory: Memory
     public var routing: Routing
+    public var gating: Gating?
     public var warnings: [String]
 }

@@ -56,10 +56,39 @@ public enum ReportFormatter {
         let m = r.memory
         out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))\n"
         out += "Routing    \(String(format: "%.3f", r.routing.activatedExpertsPerTokenLayer ?? 0)) experts per token-layer over \(r.routing.tokenLayers) token-layers; \(r.routing.missingCells) null cells\n"
+        if let g = r.gating { out += gatingText(g, routing: r.routing) }
         out += "Makespan   \(seconds(r.makespanSeconds))\n"
         let rates = r.cache.perLayerHitRate.enumerated().map { i, h in "\(i):" + (h.map { String(format: "%.2f", $0) } ?? "-") }
         out += "Hit rate by layer  " + rates.joined(separator: " ") + "\n"
+        if let g = r.gating { out += gatingByLayerText(g) }
         for w in r.warnings { out += "warning: \(w)\n" }
+        return out
+    }
+
+    /// The gating lines of a report (a policy that drops experts): single-expert ratio, experts saved, loss proxy.
+    public static func gatingText(_ g: Report.Gating, routing: Report.Routing? = nil) -> String {
+        var out = "Gating     \(g.policy): single-expert ratio \(percent(g.singleExpertRatio)) (\(g.singleExpertCells) of \(g.cells) token-layers; decode \(percent(g.decodeSingleExpertRatio)))"
+        out += "; activated experts \(g.activatedExpertReduction.map { String(format: "-%.1f %%", $0 * 100) } ?? "n/a")"
+        if let routing, let run = routing.activatedExpertsPerTokenLayer, let recorded = routing.recordedExpertsPerTokenLayer {
+            out += String(format: " (%.3f of %.3f per token-layer)", run, recorded)
+        }
+        out += "\n"
+        if let proxy = g.estimatedLossIncreaseProxy {
+            out += String(format: "           loss-increase PROXY %.4g (", proxy) + (g.proxyDefinition ?? GatingStatistics.proxyDefinition) + ")\n"
+        } else {
+            out += "           loss-increase proxy n/a (needs the model's sensitivities H_l and recorded weights)\n"
+        }
+        return out
+    }
+
+    /// Per-layer single-expert ratios and loss proxies.
+    public static func gatingByLayerText(_ g: Report.Gating) -> String {
+        var out = "Single-expert ratio by layer  " + g.perLayerSingleExpertRatio.enumerated().map { i, v in
+            "\(i):" + (v.map { String(format: "%.2f", $0) } ?? "-")
+        }.joined(separator: " ") + "\n"
+        if let proxies = g.perLayerEstimatedLossIncreaseProxy {
+            out += "Loss-increase PROXY by layer  " + proxies.enumerated().map { i, v in "\(i):" + String(format: "%.3g", v) }.joined(separator: " ") + "\n"
+        }
         return out
     }
 
@@ -106,6 +135,10 @@ public enum ReportFormatter {
             ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),
             ("peak_device_bytes", f(r.memory.peakDeviceBytes)), ("activated_experts_per_token_layer", f(r.routing.activatedExpertsPerTokenLayer)),
             ("missing_cells", "\(r.routing.missingCells)"), ("makespan_s", f(r.makespanSeconds)),
+            // Empty unless the gating policy drops experts.
+            ("single_expert_ratio", f(r.gating?.singleExpertRatio)), ("decode_single_expert_ratio", f(r.gating?.decodeSingleExpertRatio)),
+            ("activated_expert_reduction", f(r.gating?.activatedExpertReduction)),
+            ("loss_increase_proxy", f(r.gating?.estimatedLossIncreaseProxy)),
         ]
     }
 

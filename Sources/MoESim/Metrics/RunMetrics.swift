@@ -149,7 +149,9 @@ struct RunMetrics {
                           runtimeReservedBytes: memoryPlan.runtimeReservedBytes),
             routing: .init(tokenLayers: sim.routedTokenLayers,
                            activatedExpertsPerTokenLayer: RunMetrics.ratio(Double(sim.activatedExperts), Double(sim.routedTokenLayers)),
+                           recordedExpertsPerTokenLayer: RunMetrics.ratio(Double(sim.recordedExperts), Double(sim.routedTokenLayers)),
                            missingCells: source.missingCellCount),
+            gating: sim.gatingReport,
             warnings: warnings)
     }
 }

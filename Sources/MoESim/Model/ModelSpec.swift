@@ -33,6 +33,8 @@ public struct ModelSpec: Codable, Sendable {
     public var defaultQuantization: String
     /// AdapMoE's per-layer gate sensitivity H_l (papers.md §1.3.A), where known.
     public var gateSensitivity: GateSensitivity?
+    /// AdapMoE's published per-layer inputs to its DP cache allocation (papers.md §1.3.C, §1.6.1), where known.
+    public var adapmoeProfile: AdapMoEProfile?
     public var sources: [String]
     public var notes: String?
 
@@ -49,6 +51,16 @@ public struct ModelSpec: Codable, Sendable {
     /// Per-layer sensitivities with their source.
     public struct GateSensitivity: Codable, Sendable {
         public var values: [Double]
+        public var source: String
+        public var note: String?
+    }
+
+    /// Per-layer a_l and r_l as AdapMoE's `dp.py` hard-codes them, with their source.
+    public struct AdapMoEProfile: Codable, Sendable {
+        /// a_l: fraction of a decode token's experts at layer l that the prefetcher predicted from layer l-1.
+        public var prefetchAccuracy: [Double]
+        /// r_l: fraction of decode tokens that run a single expert at layer l under adaptive gating.
+        public var singleExpertRatio: [Double]
         public var source: String
         public var note: String?
     }
@@ -109,6 +121,16 @@ public struct ModelSpec: Codable, Sendable {
             }
             if let bad = s.values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
                 throw MoESimError(file: file, field: "gateSensitivity.values[\(bad)]", "must be a positive finite number")
+            }
+        }
+        if let p = adapmoeProfile {
+            for (field, values) in [("prefetchAccuracy", p.prefetchAccuracy), ("singleExpertRatio", p.singleExpertRatio)] {
+                guard values.count == moeLayers else {
+                    throw MoESimError(file: file, field: "adapmoeProfile.\(field)", "expected \(moeLayers) values (one per MoE layer), found \(values.count)")
+                }
+                if let bad = values.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 <= 1) }) {
+                    throw MoESimError(file: file, field: "adapmoeProfile.\(field)[\(bad)]", "must be a fraction in [0, 1]")
+                }
             }
         }
         guard (try? QuantizationCatalog.resolve(defaultQuantization)) != nil else {

@@ -5,7 +5,9 @@ import Foundation
 /// Forms: `all-resident`, `none`, or `POLICY-per-layer:CAPACITY` / `POLICY-global:CAPACITY` where CAPACITY is
 /// `N` (experts per layer for per-layer, total experts for global), `total=N`, `bytes=SIZE` (e.g. `bytes=6GiB`),
 /// `fit` (all device memory left after resident weights, KV cache, buffers and the runtime reserve), or, for
-/// per-layer only, a comma list with one capacity per layer.
+/// per-layer only, a comma list with one capacity per layer. `adapmoe-dp:CAPACITY`, `adapmoe-dp-nogating:CAPACITY`
+/// and `adapmoe-dp-measured:CAPACITY,prefix=K` are per-layer LRU caches whose total (`total=N`, `N`, `bytes=`,
+/// `fit`) is divided among layers by AdapMoE's DP (`CacheAllocation`, papers.md §1.3.C) instead of evenly.
 public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
     public enum Layout: String, Sendable { case perLayer = "per-layer", global }
 
@@ -23,6 +25,16 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
     public var capacity: Capacity
     /// The text the user gave, for reports.
     public var text: String
+    /// How a per-layer total is divided among layers; nil: evenly.
+    public var allocation: CacheAllocation?
+
+    public init(policy: String, layout: Layout, capacity: Capacity, text: String, allocation: CacheAllocation? = nil) {
+        self.policy = policy
+        self.layout = layout
+        self.capacity = capacity
+        self.text = text
+        self.allocation = allocation
+    }
 
     public var description: String { text }
 
@@ -37,6 +49,9 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         let parts = trimmed.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw MoESimError(field: "--cache", "cannot read '\(text)'", hint: usage) }
         let head = parts[0], capacityText = parts[1]
+        if let (_, allocation) = CacheAllocation.heads.first(where: { $0.0 == head }) {
+            return try parseAllocated(head: head, allocation: allocation, capacityText: capacityText, text: text)
+        }
         let layout: Layout
         let policy: String
         if head.hasSuffix("-per-layer") {
@@ -70,9 +85,51 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         return CacheSpec(policy: policy, layout: layout, capacity: capacity, text: text.trimmingCharacters(in: .whitespaces))
     }
 
+    static let allocatedUsage = "expected adapmoe-dp:total=N, adapmoe-dp-nogating:total=N or adapmoe-dp-measured:total=N,prefix=K (total also as N, bytes=SIZE or fit)"
+
+    /// `adapmoe-dp...` specs: a per-layer LRU whose total the DP divides.
+    static func parseAllocated(head: String, allocation: CacheAllocation?, capacityText: String, text: String) throws -> CacheSpec {
+        var capacity: Capacity?
+        var prefix: Int?
+        for item in capacityText.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if item.hasPrefix("prefix=") {
+                guard allocation == nil else { throw MoESimError(field: "--cache", "'prefix=' belongs to adapmoe-dp-measured, not \(head)", hint: allocatedUsage) }
+                guard prefix == nil, let k = Int(item.dropFirst("prefix=".count)), k >= 1 else {
+                    throw MoESimError(field: "--cache", "expected prefix=K once, with K >= 1 decode tokens, in '\(text)'", hint: allocatedUsage)
+                }
+                prefix = k
+                continue
+            }
+            guard capacity == nil else { throw MoESimError(field: "--cache", "more than one capacity in '\(text)'", hint: allocatedUsage) }
+            if item == "fit" {
+                capacity = .fit
+            } else if item.hasPrefix("bytes=") {
+                capacity = .bytes(try ByteSize.parse(String(item.dropFirst("bytes=".count)), field: "--cache"))
+            } else if let n = Int(item.hasPrefix("total=") ? String(item.dropFirst("total=".count)) : item), n >= 0 {
+                capacity = .total(n)
+            } else {
+                throw MoESimError(field: "--cache", "cannot read '\(item)' in '\(text)'", hint: allocatedUsage)
+            }
+        }
+        guard let capacity else { throw MoESimError(field: "--cache", "'\(text)' gives no total", hint: allocatedUsage) }
+        let resolved: CacheAllocation
+        if let allocation {
+            resolved = allocation
+        } else {
+            guard let prefix else {
+                throw MoESimError(field: "--cache", "'\(text)' needs prefix=K: the decode tokens a_l and r_l are measured on", hint: allocatedUsage)
+            }
+            resolved = .adapmoeDPMeasured(prefixTokens: prefix)
+        }
+        // AdapMoE's caches are per-layer LRU groups (papers.md §1.3.D).
+        return CacheSpec(policy: "lru", layout: .perLayer, capacity: capacity, text: text.trimmingCharacters(in: .whitespaces), allocation: resolved)
+    }
+
     /// Capacities in experts: one per layer for a per-layer layout, a single total for a global one.
-    /// `freeBytes` is the device memory left for the cache (used by `bytes=` checks and `fit`).
-    public func resolve(layers: Int, experts: Int, expertBytes: Int, freeBytes: Double) throws -> [Int] {
+    /// `freeBytes` is the device memory left for the cache (used by `bytes=` checks and `fit`). `allocation`
+    /// supplies what an `adapmoe-dp...` spec reads (model, trace, gating); it is needed only for those.
+    public func resolve(layers: Int, experts: Int, expertBytes: Int, freeBytes: Double,
+                        allocation context: CacheAllocationContext? = nil) throws -> [Int] {
         let keySpace = layers * experts
         func expertsFitting(_ bytes: Double) -> Int { max(0, Int((bytes / Double(expertBytes)).rounded(.down))) }
         func split(_ total: Int) -> [Int] {
@@ -102,6 +159,12 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         }
         if case .total = capacity, total > keySpace {
             throw MoESimError(field: "--cache", "capacity \(total) exceeds the model's \(keySpace) experts", hint: "use all-resident to keep every expert")
+        }
+        if let allocation {
+            guard let context else {
+                throw MoESimError(field: "--cache", "'\(text)' needs the model and trace to allocate; this command cannot provide them")
+            }
+            return try allocation.capacities(total: min(total, keySpace), layers: layers, experts: experts, context: context)
         }
         return layout == .perLayer ? split(total) : [min(total, keySpace)]
     }

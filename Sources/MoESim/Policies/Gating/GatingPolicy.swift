@@ -1,13 +1,58 @@
 /// Decides which experts a token runs at a layer, given what the router chose (the trace).
-/// Approximate policies (dropping or substituting experts) change the work done; they must say so in reports.
+/// Approximate policies (dropping or substituting experts) change the work done; they must say so in reports
+/// (`dropsExperts`: the report then shows the single-expert ratio and the quality proxy per layer).
 public protocol GatingPolicy: AnyObject {
     var name: String { get }
+    /// Whether the policy may run fewer experts than the trace recorded.
+    var dropsExperts: Bool { get }
     /// Writes the experts to run into `selected` (room for every expert of a layer) and returns how many.
     /// Only called for recorded cells.
     func select(_ cell: RoutingCell, into selected: FixedArray<Int32>) -> Int
 }
 
-/// Gating policies by name (`--gating`).
-public let gatingPolicies = NamedRegistry<@Sendable () -> GatingPolicy>(option: "--gating", [
-    .init(name: "topk", summary: "replay the recorded top-k selection as is") { TopKReplayGating() },
+extension GatingPolicy {
+    public var dropsExperts: Bool { false }
+}
+
+/// Builds a policy for one replay stream from its spec's options, the model and the trace header.
+public typealias GatingFactory = @Sendable (GatingContext) throws -> GatingPolicy
+
+/// Gating policies by name (`--gating NAME[:OPTIONS]`).
+public let gatingPolicies = NamedRegistry<GatingFactory>(option: "--gating", [
+    .init(name: "topk", summary: "replay the recorded top-k selection as is") { context in
+        try context.accept(only: [])
+        return TopKReplayGating()
+    },
+    .init(name: "adapmoe", summary: AdapMoEGating.summary) { try AdapMoEGating(context: $0) },
+    .init(name: "score", summary: ScoreGating.summary) { try ScoreGating(context: $0) },
 ])
+
+extension NamedRegistry where Factory == GatingFactory {
+    /// A fresh policy for `spec` (e.g. `adapmoe:T=0.007,prefill`), checked against the model and the trace.
+    /// Deterministic: every call with the same inputs builds the same policy, so each replay stream gets its own.
+    public func make(_ spec: String, model: ModelSpec?, header: TraceHeader) throws -> GatingPolicy {
+        let parsed = try GatingSpec.parse(spec)
+        return try resolve(parsed.name, kind: "gating policy").make(GatingContext(spec: parsed, model: model, header: header))
+    }
+
+    /// Every policy with its options, for `--help` texts: a name column, then the summary wrapped to `width` columns.
+    public func helpText(width: Int = 112) -> String {
+        let indent = 12
+        return entries.map { entry in
+            var lines: [String] = []
+            var line = "  " + entry.name + String(repeating: " ", count: Swift.max(1, indent - 2 - entry.name.count))
+            var fresh = true
+            for word in entry.summary.split(separator: " ") {
+                if !fresh && line.count + 1 + word.count > width {
+                    lines.append(line)
+                    line = String(repeating: " ", count: indent)
+                    fresh = true
+                }
+                line += (fresh ? "" : " ") + word
+                fresh = false
+            }
+            lines.append(line)
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+}

@@ -42,3 +42,15 @@ public struct RoutingCell {
         withUnsafePointer(to: record) { with($0, layer: layer, weightsAreFull: weightsAreFull, body) }
     }
 }
+
+extension RoutingCell {
+    /// The 2nd expert's share of the top-2 weight, w2 / (w1 + w2): AdapMoE's normalised 2nd weight (papers.md §1.3.A).
+    /// `topk` traces already renormalise over the listed experts; `full` traces give the whole softmax, so this
+    /// renormalises over the top-2. Needs two listed experts and recorded weights (0 otherwise).
+    @inline(__always) public var normalisedSecondWeight: Double {
+        guard experts.count >= 2, !weights.isEmpty else { return 0 }
+        let w1 = Double(weight(of: Int(experts[0]))), w2 = Double(weight(of: Int(experts[1])))
+        let sum = w1 + w2
+        return sum > 0 ? w2 / sum : 0
+    }
+}
