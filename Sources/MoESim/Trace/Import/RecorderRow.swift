@@ -1,0 +1,90 @@
+/// One JSON object of a recorder's file with typed field access; every failure names the file, line and field.
+struct RecorderRow {
+    let value: JSONValue
+    let path: String
+    let line: Int
+
+    /// Parses one line; blank lines give nil.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, path: String, line: Int) throws -> RecorderRow? {
+        if TraceReader.isBlank(bytes) { return nil }
+        do {
+            var cursor = JSONCursor(bytes)
+            let value = try cursor.parseValue()
+            guard cursor.atEnd() else { throw cursor.fail("unexpected text after the JSON value") }
+            guard case .object = value else { throw MoESimError(file: path, line: line, "expected a JSON object per line") }
+            return RecorderRow(value: value, path: path, line: line)
+        } catch let error as JSONCursor.SyntaxError {
+            throw MoESimError(file: path, line: line, "malformed JSON at \(error)")
+        }
+    }
+
+    func has(_ field: String) -> Bool { value[field] != nil }
+
+    func error(_ field: String, _ message: String) -> MoESimError {
+        MoESimError(file: path, line: line, field: field, message)
+    }
+
+    func integer(_ field: String, minimum: Int = 0) throws -> Int {
+        guard let v = value[field] else { throw error(field, "missing field") }
+        guard let n = v.numberValue, n == n.rounded(), n >= Double(minimum), n < Double(Int32.max) else {
+            throw error(field, "expected an integer >= \(minimum), found \(v.serialized)")
+        }
+        return Int(n)
+    }
+
+    /// A request or problem id: a string, or an integer printed as one.
+    func identifier(_ field: String) throws -> String {
+        guard let v = value[field] else { throw error(field, "missing field") }
+        if let s = v.stringValue, !s.isEmpty { return s }
+        if let n = v.numberValue, n == n.rounded() { return String(Int(n)) }
+        throw error(field, "expected a string or an integer id, found \(v.serialized)")
+    }
+
+    func optionalString(_ field: String) throws -> String? {
+        guard let v = value[field], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw error(field, "expected a string, found \(v.serialized)") }
+        return s
+    }
+
+    /// The routing cell from an expert-id list and an optional weight list of the same length. Experts are put
+    /// highest weight first (stable), as moe-trace requires; weights must be finite and non-negative.
+    /// Returns whether the weights had to be renormalised (their sum was off 1 by more than the format allows).
+    func cell(experts expertsField: String, weights weightsField: String) throws -> (cell: ImportedCell, renormalised: Bool) {
+        guard case let .array(ids)? = value[expertsField] else { throw error(expertsField, "expected a list of expert ids") }
+        var experts: [Int32] = []
+        for v in ids {
+            guard let n = v.numberValue, n == n.rounded(), n >= 0, n < Double(UInt16.max) else {
+                throw error(expertsField, "expected expert ids (integers >= 0), found \(v.serialized)")
+            }
+            guard !experts.contains(Int32(n)) else { throw error(expertsField, "expert \(Int(n)) listed twice") }
+            experts.append(Int32(n))
+        }
+        guard !experts.isEmpty else { throw error(expertsField, "empty expert list") }
+        guard let weightsValue = value[weightsField], !weightsValue.isNull else { return (ImportedCell(experts: experts, weights: []), false) }
+        guard case let .array(ws) = weightsValue, ws.count == experts.count else {
+            throw error(weightsField, "expected \(experts.count) weights, one per expert in '\(expertsField)'")
+        }
+        var weights: [Float] = []
+        for v in ws {
+            guard let w = v.numberValue, w.isFinite, w >= 0 else { throw error(weightsField, "expected finite weights >= 0, found \(v.serialized)") }
+            weights.append(Float(w))
+        }
+        let sum = weights.reduce(0, +)
+        guard sum > 0 else { throw error(weightsField, "weights sum to 0") }
+        var renormalised = false
+        if abs(Double(sum) - 1) > TraceReader.weightSumTolerance {
+            weights = weights.map { $0 / sum }
+            renormalised = true
+        }
+        let order = weights.indices.sorted { weights[$0] > weights[$1] || (weights[$0] == weights[$1] && $0 < $1) }
+        return (ImportedCell(experts: order.map { experts[$0] }, weights: order.map { weights[$0] }), renormalised)
+    }
+}
+
+/// Reads every row of a recorder's JSONL file, in order.
+func forEachRecorderRow(path: String, _ body: (RecorderRow) throws -> Void) throws {
+    let lines = try LineReader(path: path)
+    while let bytes = lines.nextLine() {
+        if let row = try RecorderRow.parse(bytes, path: path, line: lines.lineNumber) { try body(row) }
+    }
+}
