@@ -60,4 +60,22 @@ struct TraceStatisticsTests {
         // The notes give 15-29 % for the hottest expert on their sample; on this file every layer is above uniform (12.5 %).
         #expect(stats.perLayer.allSatisfy { ($0.hottestShare ?? 0) > 0.125 && ($0.hottestShare ?? 1) <= 0.30 })
     }
+
+    /// The notes' "about 0.37" is HumanEval/0's decode (0.362 here); HumanEval/1's 255 decode tokens reuse more
+    /// (0.411), which lifts the whole file to 0.399. Both are reported; the per-request figure is the one to compare.
+    @Test(.enabled(if: Fixtures.sharedTracesAvailable, "needs ../shared/traces"))
+    func reuseOfEachRequestReconcilesTheNotesFigure() throws {
+        func stats(_ request: String) throws -> TraceStatistics {
+            let r = Fixtures.sim(["trace", "stats", Fixtures.sharedTrace("humaneval-decode.moetrace.jsonl"), "--request", request, "--json"])
+            #expect(r.code == 0, "\(r.err)")
+            return try JSONDecoder().decode(TraceStatistics.self, from: Data(r.out.utf8))
+        }
+        let first = try stats("humaneval/0"), second = try stats("humaneval/1")
+        #expect(first.decodeTokens == 83 && second.decodeTokens == 255 && first.requests == 1)
+        #expect(abs(first.reuse! - 0.37) < 0.01)
+        #expect(second.reuse! > first.reuse! + 0.03)
+        #expect(first.nullCells == 8)
+        let missing = Fixtures.sim(["trace", "stats", Fixtures.sharedTrace("humaneval-decode.moetrace.jsonl"), "--request", "nope"])
+        #expect(missing.code != 0 && missing.err.contains("no tokens of request 'nope'"))
+    }
 }

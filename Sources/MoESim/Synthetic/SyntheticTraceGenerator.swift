@@ -5,8 +5,8 @@ import Foundation
 /// Per layer, experts have Zipf-like popularity (exponent `popularitySkew`) over a per-layer random order;
 /// with probability `reuseProbability` a token keeps each expert of the previous token at that layer
 /// (temporal locality), otherwise it draws by popularity. The top-1 weight is uniform in
-/// [`minTopWeight`, `maxTopWeight`], the rest share the remainder. These are plain parameters, not yet
-/// fitted to recorded traces.
+/// [`minTopWeight`, `maxTopWeight`], the rest share the remainder. These are plain parameters, not fitted to
+/// recorded traces (`sim trace synth --profile zipf`); `ProfiledRoutingGenerator` draws routing fitted to one.
 public struct SyntheticTraceGenerator {
     public struct Parameters: Sendable {
         public var popularitySkew = 0.8
