@@ -4,16 +4,27 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build test bench run cache-table clean
+.PHONY: build test bench run cache-table experiment clean
 
 build:
 	$(SWIFT) build
 
-# The test command CI runs: the whole suite, then the README's first command as a smoke check.
+# The test command CI runs: the whole suite, the README's first command as a smoke check, then the experiments'
+# regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s).
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE) > /dev/null
+	$(SWIFT) run sim experiment check
+
+# `make experiment` lists the experiments; `make experiment NAME=x` runs experiments/x.json into results/x/
+# (replacing an earlier results/x/: it is regenerated output, git-ignored).
+experiment:
+ifeq ($(strip $(NAME)),)
+	$(SWIFT) run sim experiment list
+else
+	$(SWIFT) run sim experiment run $(NAME) --force
+endif
 
 # Replay speed and memory (release build): about 30 s.
 bench:

@@ -87,6 +87,22 @@ enum CatalogCommands {
         }
     }
 
+    static func systems(_ arguments: [String], out: inout String) throws {
+        switch arguments.first {
+        case nil, "list":
+            for s in try SystemCatalog.presets() { out += "\(pad(s.name, 28)) \(s.title)\n" }
+            out += "\nDetails: sim systems show NAME. Use one: sim run --system NAME --trace FILE (explicit options override its settings).\n"
+        case "show":
+            guard arguments.count == 2 else { throw MoESimError("usage: sim systems show NAME") }
+            let s = try SystemCatalog.resolve(arguments[1])
+            out += "\(s.name): \(s.title)\nfollows: \(s.follows)\n"
+            if let d = s.deviations { out += "deviations: \(d)\n" }
+            out += "stands for: \(s.commandLine)\n"
+        default:
+            throw MoESimError("unknown command 'systems \(arguments[0])'", hint: "use `sim systems` or `sim systems show NAME`")
+        }
+    }
+
     static func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
     }

@@ -13,9 +13,14 @@ public enum CommandLineTool {
       sim models [show NAME]                               model specs and exact expert sizes per quantization
       sim runtime list | show NAME                         software-stack profiles (overheads, swap, buffers)
       sim cache sweep|run --trace FILE ...                 hit rates without timing, next to Belady's optimum
-      sim trace synth [options]                            write a seeded synthetic trace
-      sim trace stats FILE [--json]                        popularity, reuse, predictability, router confidence
+      sim systems [show NAME]                              published systems as policy bundles (--system NAME)
+      sim cache allocate --model M --total N               AdapMoE's DP split of a cache across layers
+      sim trace synth [--profile P] [options]              write a seeded synthetic trace (fitted profile by default)
+      sim trace fit FILE                                   fit a synthetic-trace profile to a real trace
+      sim trace stats FILE [--request ID] [--json]         popularity, reuse, predictability, router confidence
       sim trace convert IN OUT                             JSONL <-> binary .moetrace (checksummed, ~10x faster to read)
+      sim trace import IN... OUT                           recorder files (hook stream, layer/request rows) to moe-trace
+      sim experiment list | run NAME | check | bless NAME  experiments as code: sweeps, tables, SVG plots, regression check
       sim --version
 
     Start here:
@@ -51,13 +56,15 @@ public enum CommandLineTool {
         case "hardware": try CatalogCommands.hardware(rest, out: &out)
         case "models", "model": try CatalogCommands.models(rest, out: &out)
         case "runtime", "runtimes": try CatalogCommands.runtime(rest, out: &out)
+        case "systems", "system": try CatalogCommands.systems(rest, out: &out)
         case "trace": try TraceCommands.run(rest, out: &out)
         case "cache": try CacheCommands.run(rest, out: &out)
+        case "experiment", "experiments": try ExperimentCommands.run(rest, out: &out)
         default:
             if first.hasPrefix("--") {
                 try RunCommand.run(arguments, out: &out)
             } else {
-                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, cache, trace; see `sim --help`")
+                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, systems, cache, trace, experiment; see `sim --help`")
             }
         }
     }

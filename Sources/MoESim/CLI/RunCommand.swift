@@ -6,12 +6,14 @@ public enum RunCommand {
         OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see ../shared/docs/trace-format.md)"),
         OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
+        OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, runtime and quant (`sim systems`); explicit options override it"),
         OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
         OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit | adapmoe-dp[-nogating]:total=N | adapmoe-dp-measured:total=N,prefix=K; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("gating", value: "SPEC", "gating policy NAME[:OPTIONS]: \(gatingPolicies.names.joined(separator: ", ")) (see Gating below)", default: "topk"),
-        OptionSpec("prefetch", value: "NAME", "prefetch policy: \(prefetchPolicies.names.joined(separator: ", "))", default: "none"),
+        OptionSpec("prefetch", value: "SPEC", "prefetch policy NAME[:OPTIONS]: \(prefetchPolicies.names.joined(separator: ", ")) (see Prefetch below)", default: "none"),
+        OptionSpec("seed", value: "S", "seed of every random choice (a prefetch predictor's guesses): same seed, same output", default: "\(SimulationConfig.defaultSeed)"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
         OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
         OptionSpec("kv-reserve-tokens", value: "N", "KV-cache tokens kept free when sizing a `fit` cache", default: "\(SimulationConfig.defaultKVReserveTokens)"),
@@ -38,6 +40,19 @@ public enum RunCommand {
       recorded, overall, decode-only and per layer), the cut in activated experts, and AdapMoE's loss-increase
       PROXY: the sum over dropped cells of H_l * w2^2 / 2, an estimate, not a measured loss.
 
+    Prefetch (--prefetch NAME or NAME:KEY=VALUE,...; also a --baseline key):
+    \(prefetchPolicies.helpText())
+      Options every speculating policy takes: link=fifo (one copy queue, as a CUDA stream) | low-priority (on-demand
+      loads start first; a dropped prefetch's queued transfers are cancelled) | preempt (also suspends a speculative
+      transfer in flight when an on-demand load arrives; it resumes later); admit=buffer (staged, cached only if used,
+      dropped after its layer) | cache (inserted on arrival, evicting by the cache policy); buffers=N staging buffers.
+      The report adds prefetch accuracy (used / issued) and coverage (needed misses served by a prefetch) overall and
+      per layer, useful and wasted bytes, late prefetches and the time on-demand loads waited behind speculation.
+      Presets: AdapMoE released code = next-layer-gate; AdapMoE paper = next-layer-gate:depth=3,issue=all;
+      mixtral-offloading = mixtral-offloading (= next-layer-gate:issue=all,admit=cache,wait=off);
+      ProMoE-like = next-layer-gate:issue=all,link=low-priority,wait=off (with --runtime tuned, whose per-matrix
+      transfers make it yield chunk by chunk as ProMoE's queue does; link=preempt cuts a transfer mid-chunk).
+
     AdapMoE cache allocation (--cache, per-layer LRU; papers.md §1.3.C; `sim cache allocate` prints the table):
       adapmoe-dp:total=N             N experts divided among layers by AdapMoE's DP with the model's published a_l, r_l
       adapmoe-dp-nogating:total=N    the same DP with r_l = 0 (no adaptive-gating statistics)
@@ -50,6 +65,7 @@ public enum RunCommand {
       sim --hardware a100-80g --quant hqq4 --cache lru-global:128 --trace FILE --json
       sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --baseline "cache=none" --trace FILE
       sim --hardware t4 --runtime tuned --prefetch oracle-next-layer --trace FILE --csv
+      sim --hardware 4090 --quant hqq4 --cache lru-per-layer:4 --prefetch next-layer-gate:depth=3 --seed 7 --trace FILE
       sim --hardware 4090 --quant hqq2 --gating adapmoe:T=0.007 --cache adapmoe-dp:total=64 --baseline "gating=topk" --trace FILE
     """
 
@@ -101,20 +117,27 @@ public enum RunCommand {
         let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
         let allowWider = args.has("allow-wider-cells")
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
+        let seedText = args.value("seed") ?? "\(SimulationConfig.defaultSeed)"
+        guard let seed = UInt64(seedText) else {
+            throw MoESimError(field: "--seed", "expected an integer in 0...\(UInt64.max), found '\(seedText)'")
+        }
 
         // The header names the model; read it once up front.
         let header = try openTrace(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
         let model = try ModelCatalog.resolve(args.value("model") ?? header.model)
-        var policies = PolicySet(quant: args.value("quant"), runtime: args.value("runtime") ?? "hf-eager",
-                                 cache: args.value("cache") ?? "lru-per-layer:fit", gating: args.value("gating") ?? "topk",
-                                 prefetch: args.value("prefetch") ?? "none")
+        // A system preset fills the options the user did not give.
+        let system = try args.value("system").map(SystemCatalog.resolve)
+        func setting(_ key: String) -> String? { args.value(key) ?? system?.settings[key] }
+        var policies = PolicySet(quant: setting("quant"), runtime: setting("runtime") ?? "hf-eager",
+                                 cache: setting("cache") ?? "lru-per-layer:fit", gating: setting("gating") ?? "topk",
+                                 prefetch: setting("prefetch") ?? "none")
 
         func simulate(_ p: PolicySet) throws -> Report {
             var config = SimulationConfig(hardware: hardware, model: model,
                                           quantization: try QuantizationCatalog.resolve(p.quant ?? model.defaultQuantization),
                                           runtime: try RuntimeCatalog.resolve(p.runtime), cache: try CacheSpec.parse(p.cache),
                                           gating: p.gating, prefetch: p.prefetch, missingCells: missing, initialFill: fill,
-                                          kvReserveTokens: kvReserve)
+                                          kvReserveTokens: kvReserve, seed: seed)
             config.staticProfile = staticProfile
             let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
             return try Simulation(config: config, source: source).run()

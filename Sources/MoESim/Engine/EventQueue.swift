@@ -11,6 +11,9 @@ public struct Event: Sendable {
     public var time: Double
     public var sequence: UInt64
     public var kind: Kind
+    /// The channel's preemption epoch when a transfer started (`TransferChannel.epoch`): a completion from an
+    /// older epoch is stale. Kept in the padding after `kind`, so an event stays 24 bytes.
+    public var epoch: UInt16 = 0
     public var channel: Int32
 
     @inline(__always) static func isBefore(_ a: Event, _ b: Event) -> Bool {
@@ -19,7 +22,7 @@ public struct Event: Sendable {
 }
 
 /// The future event list: a binary min-heap keyed by (time, insertion order). Specialised for `Event` rather
-/// rather than generic, so the comparison inlines: it runs several times per simulated expert load.
+/// than generic, so the comparison inlines: it runs several times per simulated expert load.
 public struct EventQueue {
     private var heap: [Event] = []
     private var nextSequence: UInt64 = 0
@@ -30,8 +33,8 @@ public struct EventQueue {
     public var count: Int { heap.count }
     public var nextTime: Double? { heap.first?.time }
 
-    public mutating func schedule(at time: Double, kind: Event.Kind, channel: Int32) {
-        heap.append(Event(time: time, sequence: nextSequence, kind: kind, channel: channel))
+    public mutating func schedule(at time: Double, kind: Event.Kind, channel: Int32, epoch: UInt16 = 0) {
+        heap.append(Event(time: time, sequence: nextSequence, kind: kind, epoch: epoch, channel: channel))
         nextSequence += 1
         heap.withUnsafeMutableBufferPointer { h in
             var child = h.count - 1

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Resources (SimPy's word): the GPU compute stream, and DMA channels for host-to-device and device-to-host
 /// copies (one shared channel when the device has a single copy engine). Transfers are served FIFO by their
-/// channel and signal completion through the event queue. The forward pass is the process: it runs kernels on
+/// channel (or on-demand first, when the prefetch policy asks for a priority link) and signal completion through
+/// the event queue. The forward pass is the process: it runs kernels on
 /// the compute stream in order and, when the next kernel needs weights that have not arrived, it lets simulated
 /// time run (processing events) until they do. That wait is the GPU stall the report shows.
 ///
@@ -28,6 +29,17 @@ public final class Simulation: PrefetchContext {
     let parts: Int
     let writeBack: Bool
 
+    // What the prefetch policy asked of the engine (`PrefetchEngineOptions`), resolved once.
+    let speculates: Bool
+    /// Prefetched experts enter the cache when they land (else they wait, staged, for their use).
+    let insertsPrefetches: Bool
+    /// Queued speculative transfers of a dropped prefetch are cancelled (a software queue, not a CUDA stream).
+    let cancelsDroppedPrefetches: Bool
+    let preempts: Bool
+    let waitsForPreviousPrefetch: Bool
+    /// A second router over the current pass, for oracles asking what a later layer will load.
+    let lookaheadRouter: PassRouter?
+
     // Clock, events and channels.
     public private(set) var now = 0.0
     var events = EventQueue()
@@ -44,7 +56,10 @@ public final class Simulation: PrefetchContext {
     /// When each transfer part of an expert's weights is on the device (`infinity` while in flight).
     let partArrival: FixedArray<Double>
     let inPrefetchBuffer: FixedArray<Bool>
-    let prefetchTargetLayer: FixedArray<Int32>
+    /// The step (pass x layers + layer) a staged prefetch is for: dropped unused once that step is over.
+    let prefetchTargetStep: FixedArray<Int>
+    /// Inserted into the cache by a prefetch (`admit=cache`) and not used since.
+    let prefetchedUnused: FixedArray<Bool>
     var prefetchBufferKeys: [Int32] = []
     let prefetchBufferSlots: Int
     /// On-demand loads hold a device buffer from issue until their expert has been computed; at most
@@ -65,6 +80,12 @@ public final class Simulation: PrefetchContext {
     // Scratch reused by every layer of every pass.
     let jobDone: FixedArray<Bool>
     var currentPass = Pass()
+    /// The current pass (from 0) and step (pass x layers + layer).
+    public private(set) var passIndex = -1
+    var currentStep = -1
+    /// Prefetches issued at this layer and at the previous one (for `waitsForPreviousPrefetch`).
+    var issuedThisLayer: [(key: Int32, generation: UInt32)] = []
+    var issuedPreviousLayer: [(key: Int32, generation: UInt32)] = []
     /// Accesses made so far: the index of the next one (shared with the look-ahead stream).
     var accessTime = 0
 
@@ -81,19 +102,33 @@ public final class Simulation: PrefetchContext {
         let model = config.model
         try Simulation.checkCompatible(model: model, header: source.header, file: source.sourceName)
         costs = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
-        let prefetcher = try prefetchPolicies.resolve(config.prefetch, kind: "prefetch policy").make()
-        self.prefetcher = prefetcher
         let header = source.header
         // Every access stream (the run's, look-ahead, profiling) gets its own instance of the same policy.
         let makeGating = { try gatingPolicies.make(config.gating, model: model, header: header) }
         let gating = try makeGating()
-        memory = try MemoryPlan(config: config, costs: costs, speculativeBuffers: prefetcher.speculates,
+        let prefetcher = try prefetchPolicies.make(config.prefetch, model: model, header: header, seed: config.seed,
+                                                   reopenSource: { try source.reopen() }, makeGating: makeGating)
+        self.prefetcher = prefetcher
+        let prefetchOptions = prefetcher.engine
+        speculates = prefetcher.speculates
+        insertsPrefetches = speculates && prefetchOptions.admission == .cache
+        cancelsDroppedPrefetches = speculates && prefetchOptions.link != .fifo && !insertsPrefetches
+        preempts = speculates && prefetchOptions.link == .preempt
+        waitsForPreviousPrefetch = speculates && prefetchOptions.waitsForPreviousPrefetch
+        lookaheadRouter = speculates ? PassRouter(experts: model.experts, gating: try makeGating()) : nil
+        lookaheadRouter?.weightsAreFull = header.weights == .full
+        let stagingSlots = speculates ? (prefetchOptions.stagingBuffers ?? config.runtime.maxInFlightTransfers.value) : 0
+        memory = try MemoryPlan(config: config, costs: costs, stagingBuffers: stagingSlots,
                                 allocation: CacheAllocationContext(model: model, topK: header.topK, source: { try source.reopen() },
                                                                    gating: makeGating, gatingText: config.gating))
         layers = model.moeLayers
         experts = model.experts
         let cacheEntry = try cachePolicies.resolve(config.cache.policy, kind: "cache policy")
         let factory = cacheEntry.make
+        if insertsPrefetches && factory.needsFuture {
+            throw MoESimError(field: "--prefetch", "'\(config.prefetch)': admit=cache inserts experts outside the access stream, which cache policy '\(config.cache.policy)' (it reads the future) cannot score",
+                              hint: "use admit=buffer, or another cache policy")
+        }
         future = factory.needsFuture
             ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: makeGating()), keySpace: layers * experts,
                                  window: config.lookaheadWindow)
@@ -120,7 +155,7 @@ public final class Simulation: PrefetchContext {
             transferSetupSeconds = link.setupLatencySeconds.value
             h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H?.value : nil
             writeBack = config.runtime.writeBackOnEvict.value
-            h2d = TransferChannel(name: "H2D")
+            h2d = TransferChannel(name: "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
             d2h = link.copyEngines.value >= 2 ? TransferChannel(name: "D2H") : h2d
         case .storage:
             // Unified memory: experts are read from storage into device memory; weights there are never written back.
@@ -131,7 +166,7 @@ public final class Simulation: PrefetchContext {
             transferSetupSeconds = storage.setupLatencySeconds.value
             h2dBytesPerSecondDuringD2H = nil
             writeBack = false
-            h2d = TransferChannel(name: "storage read")
+            h2d = TransferChannel(name: "storage read", discipline: speculates ? prefetchOptions.link : .fifo)
             d2h = h2d
         }
         channels = d2h === h2d ? [h2d] : [h2d, d2h]
@@ -139,8 +174,9 @@ public final class Simulation: PrefetchContext {
         let keys = layers * experts
         partArrival = FixedArray(repeating: 0, count: keys * parts)
         inPrefetchBuffer = FixedArray(repeating: false, count: keys)
-        prefetchTargetLayer = FixedArray(repeating: -1, count: keys)
-        prefetchBufferSlots = config.runtime.maxInFlightTransfers.value
+        prefetchTargetStep = FixedArray(repeating: -1, count: keys)
+        prefetchedUnused = FixedArray(repeating: false, count: insertsPrefetches ? keys : 0)
+        prefetchBufferSlots = stagingSlots
         loadBufferSlots = config.runtime.maxInFlightTransfers.value
         holdsLoadBuffer = FixedArray(repeating: false, count: keys)
         loadGeneration = FixedArray(repeating: 0, count: keys)
@@ -190,6 +226,8 @@ public final class Simulation: PrefetchContext {
     func execute(_ pass: Pass, requests: [RequestInfo]) throws {
         let passStart = lastPassEnd
         advance(to: passStart)
+        passIndex += 1
+        issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
         try trackKVCache(pass, requests: requests)
 
@@ -217,13 +255,19 @@ public final class Simulation: PrefetchContext {
         for layer in 0..<layers {
             gpuFree += attention(denseLayers + layer)
             advance(to: gpuFree)
+            currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
             for j in 0..<jobs { jobDone[j] = false; access(layer: layer, expert: Int(router.distinct[j])) }
-            prefetcher.afterRouting(layer: layer, context: self)
+            if speculates {
+                swap(&issuedThisLayer, &issuedPreviousLayer)
+                issuedThisLayer.removeAll(keepingCapacity: true)
+                if waitsForPreviousPrefetch && !issuedPreviousLayer.isEmpty { gpuFree = waitForPreviousPrefetches(from: gpuFree) }
+                prefetcher.afterRouting(layer: layer, context: self)
+            }
             gpuFree += costs.sharedExpertsSeconds(tokens: n)
             gpuFree = computeExperts(jobs: jobs, layer: layer, from: gpuFree)
             router.clear(jobs)
-            discardUnusedPrefetches(targeting: layer)
+            if speculates && !insertsPrefetches { discardUnusedPrefetches() }
         }
         let logitTokens = pass.phase == .decode ? n : 1
         gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
@@ -240,14 +284,23 @@ public final class Simulation: PrefetchContext {
         if group.contains(key) {
             group.touch(key, context: context)
             metrics.recordAccess(layer: layer, hit: true)
+            if insertsPrefetches && prefetchedUnused[key] {
+                prefetchedUnused[key] = false
+                metrics.recordPrefetchUse(layer: layer, staged: false, late: false)
+            }
             return
         }
         metrics.recordAccess(layer: layer, hit: false)
         if inPrefetchBuffer[key] {
             inPrefetchBuffer[key] = false
-            prefetchBufferKeys.removeAll { $0 == Int32(key) }
-            metrics.prefetchUseful += 1
-            if partArrival[key * parts + parts - 1] > now { metrics.prefetchLate += 1 }
+            if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
+            let late = partArrival[key * parts + parts - 1] > now
+            metrics.recordPrefetchUse(layer: layer, staged: true, late: late)
+            if late {
+                // Now needed: it stops being speculative (and moves to the on-demand queue on a priority link).
+                accountContention(h2d)
+                if h2d.promote(key: Int32(key), generation: loadGeneration[key]) { preemptIfNeeded(h2d, index: 0) }
+            }
             releaseStagingBuffer(key)
             admit(key, group: group, context: context)
             return
@@ -264,10 +317,14 @@ public final class Simulation: PrefetchContext {
         }
     }
 
-    func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) {
-        if case let .admitted(evicted?) = group.insert(key, context: context), writeBack {
-            enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h)
+    @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) -> Admission {
+        let admission = group.insert(key, context: context)
+        if case let .admitted(evicted?) = admission {
+            // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
+            if insertsPrefetches { prefetchedUnused[evicted] = false }
+            if writeBack { enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h) }
         }
+        return admission
     }
 
     func load(_ key: Int, cause: TransferCause) {
@@ -275,7 +332,7 @@ public final class Simulation: PrefetchContext {
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
-                             generation: loadGeneration[key]), on: h2d)
+                             speculative: cause == .prefetch, generation: loadGeneration[key]), on: h2d)
         }
     }
 
@@ -334,14 +391,59 @@ public final class Simulation: PrefetchContext {
         return gpuFree
     }
 
-    func discardUnusedPrefetches(targeting layer: Int) {
+    /// Drops staged prefetches whose step is over, unused (`admit=buffer`, AdapMoE's `release()`).
+    func discardUnusedPrefetches() {
         guard !prefetchBufferKeys.isEmpty else { return }
-        prefetchBufferKeys.removeAll { key in
-            guard prefetchTargetLayer[Int(key)] == Int32(layer) else { return false }
-            inPrefetchBuffer[Int(key)] = false
-            releaseStagingBuffer(Int(key))
-            metrics.prefetchWastedBytes += Double(costs.expertBytes)
+        prefetchBufferKeys.removeAll { k in
+            let key = Int(k)
+            guard prefetchTargetStep[key] <= currentStep else { return false }
+            inPrefetchBuffer[key] = false
+            dropStaged(key)
             return true
+        }
+    }
+
+    /// Gives back a dropped prefetch's staging buffer; on a priority link its transfers that have not started are
+    /// cancelled first (the buffer is free at once when its last part never starts).
+    func dropStaged(_ key: Int) {
+        if cancelsDroppedPrefetches {
+            let generation = loadGeneration[key]
+            let removed = h2d.cancelQueued { $0.key == Int32(key) && $0.generation == generation && $0.cause == .prefetch && !$0.toHost }
+            if !removed.isEmpty {
+                metrics.recordPrefetchCancelled(layer: key / experts, bytes: Double(removed.reduce(0) { $0 + $1.bytes }))
+            }
+            // Parts start in order, so when the last one was cancelled nothing more will land for this load.
+            if removed.contains(where: { Int($0.part) == parts - 1 }) {
+                stagingBuffersInUse -= 1
+                loadGeneration[key] &+= 1
+                for p in 0..<parts { partArrival[key * parts + p] = 0 }
+                return
+            }
+        }
+        releaseStagingBuffer(key)
+    }
+
+    /// The GPU waits for the prefetches issued at the previous layer to land (AdapMoE's cudaEvent wait).
+    func waitForPreviousPrefetches(from start: Double) -> Double {
+        var ready = start
+        for (k, generation) in issuedPreviousLayer {
+            let key = Int(k)
+            let last = key * parts + parts - 1
+            while loadGeneration[key] == generation && partArrival[last] == .infinity && !events.isEmpty { processNextEvent() }
+            if loadGeneration[key] == generation && partArrival[last] != .infinity { ready = max(ready, partArrival[last]) }
+        }
+        metrics.gpuStallSeconds += ready - start
+        metrics.prefetchWaitSeconds += ready - start
+        return ready
+    }
+
+    /// A prefetched expert landed with `admit=cache`: it enters the cache now, evicting by the cache policy.
+    func insertArrivedPrefetch(_ key: Int) {
+        inPrefetchBuffer[key] = false
+        if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
+        stagingBuffersInUse -= 1
+        if case .admitted = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime)) {
+            prefetchedUnused[key] = true
         }
     }
 
@@ -385,33 +487,69 @@ public final class Simulation: PrefetchContext {
             }
             return
         }
-        let channel = channels[Int(event.channel)]
+        let index = Int(event.channel)
+        let channel = channels[index]
+        // A preempted transfer's completion is stale.
+        if preempts && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
+        if speculates { accountContention(channel) }
         let transfer = channel.finish()
         let key = Int(transfer.key)
         if !transfer.toHost && transfer.generation == loadGeneration[key] {
             partArrival[key * parts + Int(transfer.part)] = event.time
         }
-        if !transfer.toHost && Int(transfer.part) == parts - 1 && stagingReleasePending[key] == transfer.generation {
-            stagingReleasePending[key] = Simulation.noPendingRelease
-            stagingBuffersInUse -= 1
+        if !transfer.toHost && Int(transfer.part) == parts - 1 {
+            if stagingReleasePending[key] == transfer.generation {
+                stagingReleasePending[key] = Simulation.noPendingRelease
+                stagingBuffersInUse -= 1
+            } else if insertsPrefetches && transfer.cause == .prefetch && transfer.generation == loadGeneration[key] && inPrefetchBuffer[key] {
+                insertArrivedPrefetch(key)
+            }
         }
-        startNext(on: channel, index: Int(event.channel))
+        startNext(on: channel, index: index)
     }
 
     func enqueue(_ transfer: Transfer, on channel: TransferChannel) {
+        let index = channel === h2d ? 0 : 1
+        if speculates { accountContention(channel) }
         channel.append(transfer)
-        startNext(on: channel, index: channel === h2d ? 0 : 1)
+        if channel.isIdle {
+            startNext(on: channel, index: index)
+        } else if preempts && !transfer.speculative {
+            preemptIfNeeded(channel, index: index)
+        }
+    }
+
+    /// On a `preempt` link, an on-demand transfer waiting behind a speculative one in flight suspends it.
+    func preemptIfNeeded(_ channel: TransferChannel, index: Int) {
+        guard preempts, channel.shouldPreempt else { return }
+        accountContention(channel)
+        if channel.preempt(at: now) {
+            metrics.preemptions += 1
+            startNext(on: channel, index: index)
+        }
     }
 
     func startNext(on channel: TransferChannel, index: Int) {
-        guard channel.isIdle, let transfer = channel.dequeue() else { return }
+        guard channel.isIdle else { return }
+        if speculates { accountContention(channel) }
+        guard let transfer = channel.dequeue() else { return }
         var rate = transfer.toHost ? d2hBytesPerSecond : h2dBytesPerSecond
         // Simultaneous traffic the other way slows H2D on links that contend (nvbandwidth #53, peers.md §3.2).
         // The rate is fixed when the transfer starts.
         if !transfer.toHost, let slower = h2dBytesPerSecondDuringD2H, d2h !== h2d, !d2h.isIdle { rate = slower }
         let seconds = transferSetupSeconds + Double(transfer.bytes) / rate
-        channel.begin(transfer, at: now, seconds: seconds)
-        events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index))
+        channel.begin(transfer, at: now, seconds: seconds, setup: transferSetupSeconds, bytesPerSecond: rate)
+        events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
+    }
+
+    /// Link contention caused by speculation: time during which an on-demand load waited in a channel's queue while
+    /// that channel moved a speculative transfer, charged to the layer of the speculative expert. Called before every
+    /// change of a channel's queue or transfer in flight.
+    @inline(__always) func accountContention(_ channel: TransferChannel) {
+        if channel.onDemandWaiting > 0, let active = channel.active, active.speculative, now > channel.contentionMark {
+            metrics.recordContention(layer: Int(active.key) / experts, seconds: now - channel.contentionMark)
+        }
+        channel.contentionMark = now
     }
 
     /// Lets outstanding transfers finish (their time counts in the makespan).
@@ -424,22 +562,37 @@ public final class Simulation: PrefetchContext {
     // MARK: PrefetchContext
 
     public var passTokens: ArraySlice<TokenRecord> { currentPass.validTokens }
+    public var passPhase: Phase { currentPass.phase }
 
     public func isAvailable(layer: Int, expert: Int) -> Bool {
         let key = layer * experts + expert
         return cache.contains(key) || inPrefetchBuffer[key]
     }
 
-    @discardableResult public func prefetch(layer: Int, expert: Int) -> Bool {
+    public var freeStagingBuffers: Int { prefetchBufferSlots - stagingBuffersInUse }
+
+    public func routedExperts(layer: Int) -> [Int32] {
+        guard let router = lookaheadRouter, layer >= 0, layer < layers else { return [] }
+        let n = router.route(currentPass, layer: layer, observer: nil)
+        let experts = (0..<n).map { router.distinct[$0] }
+        router.clear(n)
+        return experts
+    }
+
+    @discardableResult public func prefetch(layer: Int, expert: Int, passesAhead: Int) -> Bool {
         let key = layer * experts + expert
-        guard !cache.contains(key), !inPrefetchBuffer[key], stagingBuffersInUse < prefetchBufferSlots,
-              stagingReleasePending[key] == Simulation.noPendingRelease else { return false }
+        let step = (passIndex + passesAhead) * layers + layer
+        // Not for a step already running or over; not for an expert cached, staged or still arriving.
+        guard speculates, layer >= 0, layer < layers, expert >= 0, expert < experts, step > currentStep,
+              stagingBuffersInUse < prefetchBufferSlots, !cache.contains(key), !inPrefetchBuffer[key],
+              stagingReleasePending[key] == Simulation.noPendingRelease, partArrival[key * parts + parts - 1] != .infinity else { return false }
         stagingBuffersInUse += 1
         inPrefetchBuffer[key] = true
-        prefetchTargetLayer[key] = Int32(layer)
+        prefetchTargetStep[key] = step
         prefetchBufferKeys.append(Int32(key))
-        metrics.prefetchIssued += 1
+        metrics.recordPrefetchIssued(layer: layer)
         load(key, cause: .prefetch)
+        if waitsForPreviousPrefetch { issuedThisLayer.append((Int32(key), loadGeneration[key])) }
         return true
     }
 

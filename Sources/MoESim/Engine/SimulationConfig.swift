@@ -7,6 +7,7 @@ public struct SimulationConfig: Sendable {
     public var cache: CacheSpec
     /// Gating spec, e.g. `topk` or `adapmoe:T=0.007,prefill` (`GatingSpec`).
     public var gating: String
+    /// Prefetch spec, e.g. `none`, `next-layer-gate`, `next-layer-gate:depth=3,link=low-priority` (`PrefetchSpec`).
     public var prefetch: String
     public var missingCells: MissingCellPolicy
     public var initialFill: ExpertCache.InitialFill
@@ -18,12 +19,17 @@ public struct SimulationConfig: Sendable {
     public var lookaheadWindow = FutureAccesses.defaultWindow
     /// Also replay the trace through Belady's optimum with the same capacities (cache-only) and report the gap.
     public var beladyReference = true
+    /// Seed of every random choice a run makes (a prefetch predictor's guesses): same seed, same output bytes.
+    public var seed: UInt64 = SimulationConfig.defaultSeed
 
     public static let defaultKVReserveTokens = 4096
+    /// `sim run --seed` default (the same as `sim trace synth`'s).
+    public static let defaultSeed: UInt64 = 1
 
     public init(hardware: HardwareProfile, model: ModelSpec, quantization: Quantization, runtime: RuntimeProfile,
                 cache: CacheSpec, gating: String = "topk", prefetch: String = "none", missingCells: MissingCellPolicy = .skip,
-                initialFill: ExpertCache.InitialFill = .highestIndex, kvReserveTokens: Int = SimulationConfig.defaultKVReserveTokens) {
+                initialFill: ExpertCache.InitialFill = .highestIndex, kvReserveTokens: Int = SimulationConfig.defaultKVReserveTokens,
+                seed: UInt64 = SimulationConfig.defaultSeed) {
         self.hardware = hardware
         self.model = model
         self.quantization = quantization
@@ -34,6 +40,7 @@ public struct SimulationConfig: Sendable {
         self.missingCells = missingCells
         self.initialFill = initialFill
         self.kvReserveTokens = kvReserveTokens
+        self.seed = seed
     }
 }
 
@@ -47,16 +54,15 @@ public struct MemoryPlan: Sendable {
     public var expertCacheBytes: Double
     public var cacheCapacities: [Int]
 
-    /// `speculativeBuffers`: whether the prefetcher needs its own pool of staging buffers. `allocation`: what an
-    /// `adapmoe-dp...` cache reads to divide its total among layers.
-    public init(config: SimulationConfig, costs: CostModel, speculativeBuffers: Bool, allocation: CacheAllocationContext? = nil) throws {
+    /// `stagingBuffers`: how many staging buffers the prefetcher needs beside the load buffers (0: it does not
+    /// speculate). `allocation`: what an `adapmoe-dp...` cache reads to divide its total among layers.
+    public init(config: SimulationConfig, costs: CostModel, stagingBuffers: Int, allocation: CacheAllocationContext? = nil) throws {
         let model = config.model
         deviceCapacityBytes = config.hardware.device.memoryBytes.value
         residentWeightBytes = Double(costs.residentWeightBytes)
         // Buffers for in-flight loads (mixtral-offloading/AdapMoE buffer pools) hold whole experts; a prefetcher
-        // gets a second pool of the same size for its staging buffers.
-        let pools = speculativeBuffers ? 2 : 1
-        transferBufferBytes = Double(pools * config.runtime.maxInFlightTransfers.value * costs.expertBytes)
+        // gets its own staging buffers (by default a second pool of the same size).
+        transferBufferBytes = Double((config.runtime.maxInFlightTransfers.value + stagingBuffers) * costs.expertBytes)
         runtimeReservedBytes = config.runtime.reservedDeviceBytes.value
         kvReserveBytes = Double(config.kvReserveTokens * costs.kvCacheBytesPerToken)
         let weightsAndBuffers = residentWeightBytes + transferBufferBytes + runtimeReservedBytes

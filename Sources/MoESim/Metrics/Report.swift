@@ -68,12 +68,52 @@ public struct Report: Codable, Sendable {
         public var d2hBusyFraction: Double?
     }
 
+    /// What speculative loading did. Counts are experts; bytes are whole experts. Every issued prefetch ends up used
+    /// or not: usefulBytes + wastedBytes + cancelledBytes = issuedBytes.
     public struct Prefetch: Codable, Sendable {
+        /// Per layer of the prefetched expert.
+        public struct Layer: Codable, Sendable {
+            public var layer: Int
+            public var issued: Int
+            public var useful: Int
+            public var late: Int
+            public var issuedBytes: Double
+            public var usefulBytes: Double
+            public var wastedBytes: Double
+            public var cancelledBytes: Double
+            public var accuracy: Double?
+            public var coverage: Double?
+            public var linkContentionSeconds: Double
+        }
+
         public var issued: Int
+        /// Prefetched experts that were used: from the staging buffer, or (admit=cache) hit in the cache before eviction.
         public var useful: Int
-        /// Used, but arrived after the GPU needed it.
+        /// Used before they had landed (not on the device when their layer's router asked for them).
         public var late: Int
+        /// Moved over the link and never used.
         public var wastedBytes: Double
+        public var issuedBytes: Double
+        public var usefulBytes: Double
+        /// Dropped before they moved (a priority link cancels the queued transfers of a dropped prefetch).
+        public var cancelledBytes: Double
+        /// useful / issued.
+        public var accuracy: Double?
+        /// Needed misses served by a prefetch: useful / (useful + on-demand loads).
+        public var coverage: Double?
+        /// Seconds during which an on-demand load waited while the link moved a speculative transfer (the delay
+        /// speculation caused to on-demand loads).
+        public var linkContentionSeconds: Double
+        /// GPU time spent waiting for the previous layer's prefetch (AdapMoE's code; included in the GPU stall).
+        public var waitSeconds: Double
+        /// Speculative transfers suspended by an on-demand load (`link=preempt`).
+        public var preemptions: Int
+        /// The link discipline and admission in effect (absent without a speculating policy).
+        public var link: String?
+        public var admission: String?
+        public var perLayer: [Layer]?
+        /// Where the policy's predictions came from.
+        public var notes: [String]?
     }
 
     public struct GPU: Codable, Sendable {

@@ -36,9 +36,7 @@ public enum ReportFormatter {
         if let opt = k.beladyHitRate {
             out += "           Belady optimum for this capacity \(percent(opt)); gap \(percent(k.gapToBelady))\n"
         }
-        if r.prefetch.issued > 0 {
-            out += "Prefetch   \(r.prefetch.issued) issued, \(r.prefetch.useful) used (\(r.prefetch.late) late), \(gb(r.prefetch.wastedBytes)) wasted\n"
-        }
+        if r.prefetch.perLayer != nil || r.prefetch.issued > 0 { out += prefetchText(r.prefetch) }
         let l = r.link
         if c.offloadTier == HardwareProfile.OffloadTier.storage.rawValue {
             out += "Storage    \(l.name): read \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token), busy \(percent(l.h2dBusyFraction))\n"
@@ -60,9 +58,33 @@ public enum ReportFormatter {
         out += "Makespan   \(seconds(r.makespanSeconds))\n"
         let rates = r.cache.perLayerHitRate.enumerated().map { i, h in "\(i):" + (h.map { String(format: "%.2f", $0) } ?? "-") }
         out += "Hit rate by layer  " + rates.joined(separator: " ") + "\n"
+        if let layers = r.prefetch.perLayer { out += prefetchByLayerText(layers) }
         if let g = r.gating { out += gatingByLayerText(g) }
         for w in r.warnings { out += "warning: \(w)\n" }
         return out
+    }
+
+    /// The prefetch lines of a report: accuracy, coverage, bytes, lateness and the contention speculation caused.
+    public static func prefetchText(_ p: Report.Prefetch) -> String {
+        var out = "Prefetch   \(p.issued) issued, \(p.useful) used: accuracy \(percent(p.accuracy)), coverage \(percent(p.coverage)) of needed misses; \(p.late) used before landing\n"
+        out += "           useful \(gb(p.usefulBytes)), wasted \(gb(p.wastedBytes))"
+        if p.cancelledBytes > 0 { out += ", cancelled before moving \(gb(p.cancelledBytes))" }
+        out += " of \(gb(p.issuedBytes)) issued"
+        if let link = p.link, let admission = p.admission { out += "; link \(link), admit \(admission)" }
+        out += "\n           on-demand loads waited \(seconds(p.linkContentionSeconds)) behind speculative transfers"
+        if p.preemptions > 0 { out += "; \(p.preemptions) speculative transfers preempted" }
+        if p.waitSeconds > 0 { out += "; GPU waited \(seconds(p.waitSeconds)) for the previous layer's prefetch" }
+        out += "\n"
+        for note in p.notes ?? [] { out += "           \(note)\n" }
+        return out
+    }
+
+    /// Per-layer prefetch accuracy and coverage ("-" where nothing was issued or needed).
+    public static func prefetchByLayerText(_ layers: [Report.Prefetch.Layer]) -> String {
+        func row(_ title: String, _ value: (Report.Prefetch.Layer) -> Double?) -> String {
+            title + layers.map { "\($0.layer):" + (value($0).map { String(format: "%.2f", $0) } ?? "-") }.joined(separator: " ") + "\n"
+        }
+        return row("Prefetch accuracy by layer  ", \.accuracy) + row("Prefetch coverage by layer  ", \.coverage)
     }
 
     /// The gating lines of a report (a policy that drops experts): single-expert ratio, experts saved, loss proxy.
@@ -139,6 +161,12 @@ public enum ReportFormatter {
             ("single_expert_ratio", f(r.gating?.singleExpertRatio)), ("decode_single_expert_ratio", f(r.gating?.decodeSingleExpertRatio)),
             ("activated_expert_reduction", f(r.gating?.activatedExpertReduction)),
             ("loss_increase_proxy", f(r.gating?.estimatedLossIncreaseProxy)),
+            // Prefetch totals (per-layer figures are in the JSON report).
+            ("prefetch_issued", "\(r.prefetch.issued)"), ("prefetch_useful", "\(r.prefetch.useful)"), ("prefetch_late", "\(r.prefetch.late)"),
+            ("prefetch_accuracy", f(r.prefetch.accuracy)), ("prefetch_coverage", f(r.prefetch.coverage)),
+            ("prefetch_useful_bytes", f(r.prefetch.usefulBytes)), ("prefetch_wasted_bytes", f(r.prefetch.wastedBytes)),
+            ("prefetch_cancelled_bytes", f(r.prefetch.cancelledBytes)), ("link_contention_s", f(r.prefetch.linkContentionSeconds)),
+            ("prefetch_wait_s", f(r.prefetch.waitSeconds)),
         ]
     }
 

@@ -5,10 +5,20 @@ struct RunMetrics {
     var layerAccesses = FixedArray<Int>(repeating: 0, count: 0)
     var layerHits = FixedArray<Int>(repeating: 0, count: 0)
     var onDemandLoads = 0
-    var prefetchIssued = 0
-    var prefetchUseful = 0
-    var prefetchLate = 0
-    var prefetchWastedBytes = 0.0
+    // Prefetch counters per layer of the prefetched expert (issue 5 metrics).
+    var prefetchIssued = FixedArray<Int>(repeating: 0, count: 0)
+    /// Prefetched experts used: from the staging buffer, or (admit=cache) as a hit after insertion.
+    var prefetchUseful = FixedArray<Int>(repeating: 0, count: 0)
+    /// Misses served from a staging buffer (a subset of the useful ones).
+    var prefetchStagedHits = FixedArray<Int>(repeating: 0, count: 0)
+    /// Used before they had landed.
+    var prefetchLate = FixedArray<Int>(repeating: 0, count: 0)
+    /// Bytes of dropped prefetches cancelled before they moved (priority links).
+    var prefetchCancelledBytes = FixedArray<Double>(repeating: 0, count: 0)
+    /// Seconds on-demand loads waited while the link moved speculative transfers of that layer.
+    var linkContentionSeconds = FixedArray<Double>(repeating: 0, count: 0)
+    var prefetchWaitSeconds = 0.0
+    var preemptions = 0
     var gpuStallSeconds = 0.0
     var decodeStallSeconds = 0.0
     var gpuBusySeconds = 0.0
@@ -33,6 +43,54 @@ struct RunMetrics {
     mutating func prepare(layers: Int) {
         layerAccesses = FixedArray(repeating: 0, count: layers)
         layerHits = FixedArray(repeating: 0, count: layers)
+        prefetchIssued = FixedArray(repeating: 0, count: layers)
+        prefetchUseful = FixedArray(repeating: 0, count: layers)
+        prefetchStagedHits = FixedArray(repeating: 0, count: layers)
+        prefetchLate = FixedArray(repeating: 0, count: layers)
+        prefetchCancelledBytes = FixedArray(repeating: 0, count: layers)
+        linkContentionSeconds = FixedArray(repeating: 0, count: layers)
+    }
+
+    mutating func recordPrefetchIssued(layer: Int) { prefetchIssued[layer] += 1 }
+
+    mutating func recordPrefetchUse(layer: Int, staged: Bool, late: Bool) {
+        prefetchUseful[layer] += 1
+        if staged { prefetchStagedHits[layer] += 1 }
+        if late { prefetchLate[layer] += 1 }
+    }
+
+    mutating func recordPrefetchCancelled(layer: Int, bytes: Double) { prefetchCancelledBytes[layer] += bytes }
+
+    mutating func recordContention(layer: Int, seconds: Double) { linkContentionSeconds[layer] += seconds }
+
+    /// The prefetch part of the report; per-layer detail only when the policy speculates.
+    func prefetchReport(policy: PrefetchPolicy, expertBytes: Int) -> Report.Prefetch {
+        let bytes = Double(expertBytes)
+        let layers = prefetchIssued.count
+        var perLayer: [Report.Prefetch.Layer] = []
+        for l in 0..<layers {
+            let issued = prefetchIssued[l], useful = prefetchUseful[l]
+            let onDemand = layerAccesses[l] - layerHits[l] - prefetchStagedHits[l]
+            perLayer.append(.init(layer: l, issued: issued, useful: useful, late: prefetchLate[l], issuedBytes: Double(issued) * bytes,
+                                  usefulBytes: Double(useful) * bytes,
+                                  wastedBytes: Double(issued - useful) * bytes - prefetchCancelledBytes[l],
+                                  cancelledBytes: prefetchCancelledBytes[l],
+                                  accuracy: RunMetrics.ratio(Double(useful), Double(issued)),
+                                  coverage: RunMetrics.ratio(Double(useful), Double(useful + onDemand)),
+                                  linkContentionSeconds: linkContentionSeconds[l]))
+        }
+        let issued = prefetchIssued.array.reduce(0, +), useful = prefetchUseful.array.reduce(0, +)
+        let cancelled = prefetchCancelledBytes.array.reduce(0, +)
+        let engine = policy.engine
+        return Report.Prefetch(
+            issued: issued, useful: useful, late: prefetchLate.array.reduce(0, +),
+            wastedBytes: Double(issued - useful) * bytes - cancelled,
+            issuedBytes: Double(issued) * bytes, usefulBytes: Double(useful) * bytes, cancelledBytes: cancelled,
+            accuracy: RunMetrics.ratio(Double(useful), Double(issued)),
+            coverage: RunMetrics.ratio(Double(useful), Double(useful + onDemandLoads)),
+            linkContentionSeconds: linkContentionSeconds.array.reduce(0, +), waitSeconds: prefetchWaitSeconds, preemptions: preemptions,
+            link: policy.speculates ? engine.link.rawValue : nil, admission: policy.speculates ? engine.admission.rawValue : nil,
+            perLayer: policy.speculates ? perLayer : nil, notes: policy.notes.isEmpty ? nil : policy.notes)
     }
 
     @inline(__always) mutating func recordAccess(layer: Int, hit: Bool) {
@@ -131,8 +189,8 @@ struct RunMetrics {
             timeToFirstToken: timeToFirstToken.summary,
             cache: .init(accesses: accesses, hits: hits, hitRate: RunMetrics.ratio(Double(hits), Double(accesses)),
                          perLayerHitRate: zip(layerHits.array, layerAccesses.array).map { RunMetrics.ratio(Double($0), Double($1)) },
-                         prefetchHits: prefetchUseful, onDemandLoads: onDemandLoads),
-            prefetch: .init(issued: prefetchIssued, useful: prefetchUseful, late: prefetchLate, wastedBytes: prefetchWastedBytes),
+                         prefetchHits: prefetchStagedHits.array.reduce(0, +), onDemandLoads: onDemandLoads),
+            prefetch: prefetchReport(policy: sim.prefetcher, expertBytes: sim.costs.expertBytes),
             link: .init(name: sim.linkName, h2dBytes: h2dBytes, d2hBytes: writeBackBytes, onDemandLoadBytes: onDemandBytes,
                         prefetchBytes: prefetchBytes, writeBackBytes: writeBackBytes,
                         onDemandLoadsPerDecodeToken: RunMetrics.ratio(Double(decodeOnDemandLoads), decode),

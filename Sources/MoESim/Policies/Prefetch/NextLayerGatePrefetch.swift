@@ -1,0 +1,161 @@
+/// Cross-layer gate prefetching: at layer l, apply layer l+1's gate to layer l's MoE input and prefetch the experts it
+/// picks. Predictions come from the trace's recorded `ahead` lists where present, else from a noisy oracle with
+/// per-layer accuracy a_l (`NextLayerPredictor`, which says exactly what it reads).
+///
+/// `next-layer-gate` defaults = AdapMoE's RELEASED CODE (papers.md §1.3.B "Code implementation", §1.6.3; `custom_layers.py`,
+/// `linear_cache.py`):
+/// * decode passes only (step 1); `prefill` also prefetches in prefill passes (each token's predictions, rank by rank);
+/// * before layer l's experts run, the GPU waits for the prefetch issued at layer l-1 (step 2, `wait=on`);
+/// * the top-2 of the predicted next-layer gate (`top=2`, fixed, not adaptive; step 2);
+/// * the FIRST predicted expert that is not resident, at most one per layer (`issue=1`), for layer l+1 only
+///   (`depth=1`; step 3);
+/// * issued after layer l's on-demand loads on the same single copy stream (`link=fifo`; step 4);
+/// * into a spare buffer, entering layer l+1's cache (evicting its LRU entry) only if used, dropped otherwise
+///   (`admit=buffer`; step 5). The staging pool is the runtime's buffer pool size (`buffers=N` to change).
+/// * a_l: the model's `adapmoeProfile.prefetchAccuracy` (papers.md §1.6.1, dp.py `accs`: layer 0 = 0, mean 0.866 over
+///   layers 1-31), used when the trace has no `ahead` (`accuracy=NUMBER` for one value at every layer).
+///
+/// AdapMoE's PAPER variant (§1.3.B "Paper idea", §4.4; UNCONFIRMED in detail), `next-layer-gate:depth=3,issue=all`:
+/// every predicted expert not resident, and when layer l+1's predicted experts are all resident, the transfer slot goes
+/// to layers l+2 or l+3: `depth=3` goes deeper only past layers whose predictions are all available, and stops at the
+/// first layer that had something missing. It keeps the code's `wait=on` (add `wait=off` to drop it). Not modelled: the paper's optional
+/// layer-0 auxiliary gate (not in the released code; a_0 = 0), and conditioning candidates on the adaptive-gating
+/// decision of layer l+1 (its details are unconfirmed; the code does not do it).
+///
+/// `mixtral-offloading` (peers.md §1.1; the paper's speculative loading, which its repository never shipped):
+/// next layer's gate on the current hidden state, its top experts loaded INTO THE LRU CACHE while the current layer
+/// computes, lookahead one layer. Defaults: `top=2,issue=all,depth=1,link=fifo,admit=cache,wait=off`. The paper does
+/// not say how many experts it speculates on (its Fig. 2 measures recall for 1, 2 and 10 layers ahead): top-2, the
+/// router's own top_k, is this simulator's choice; `top=1` is the other plausible reading.
+///
+/// Deviations from both: an expert is "resident" when it is cached, staged or already on its way (the engine cannot
+/// prefetch what is already coming). With `admit=cache` the expert enters the cache when it lands, not when issued.
+public final class NextLayerGatePrefetch: PrefetchPolicy {
+    public enum Variant: Sendable {
+        case adapmoe
+        case mixtralOffloading
+    }
+
+    static let options = ["top=K", "issue=N|all", "depth=1..3", "predict=auto|ahead|noisy", "accuracy=profile|NUMBER", "depth-loss=NUMBER",
+                          "prefill", "wait=on|off"] + PrefetchSetup.engineOptionHelp
+
+    public static let summary = "AdapMoE's cross-layer prefetch (papers.md §1.3.B): at layer l, layer l+1's gate on layer l's input predicts its experts (the trace's `ahead` where recorded, else a noisy oracle right with probability a_l: the model's AdapMoE profile, mean 0.866). Defaults = the released code: top=2 predicted, issue=1 (the first one not resident), depth=1, link=fifo (after the layer's on-demand loads), admit=buffer (cached only if used), wait=on (the GPU waits for the previous prefetch), decode only. Options: \(options.joined(separator: ", ")); depth=3 goes deeper only when layer l+1's predictions are all resident (the paper); predict=noisy ignores `ahead`; depth-loss=0.05 accuracy lost per extra layer; buffers=N staging buffers"
+
+    public static let mixtralOffloadingSummary = "mixtral-offloading's speculative loading (peers.md §1.1): next layer's gate on the current hidden state, its top experts loaded into the LRU cache. = next-layer-gate:top=2,issue=all,admit=cache,wait=off; takes the same options"
+
+    public let name: String
+    public let speculates = true
+    public let engine: PrefetchEngineOptions
+    /// Experts issued per layer at most (nil: every predicted one that is missing).
+    public let issueLimit: Int?
+    public let depth: Int
+    public let prefetchesInPrefill: Bool
+    let predictor: NextLayerPredictor
+    private let accuracyText: String
+    private var candidates: [Int32] = []
+    private var perToken: [[Int32]] = []
+    private let seen: FixedArray<Bool>
+
+    init(name: String, layers: Int, experts: Int, top: Int, issueLimit: Int?, depth: Int, source: NextLayerPredictor.Source,
+         accuracy: [Double]?, accuracyText: String, depthLoss: Double, prefill: Bool, engine: PrefetchEngineOptions, seed: UInt64) {
+        self.name = name
+        self.issueLimit = issueLimit
+        self.depth = depth
+        self.prefetchesInPrefill = prefill
+        self.engine = engine
+        self.accuracyText = accuracyText
+        predictor = NextLayerPredictor(layers: layers, experts: experts, top: top, source: source, accuracy: accuracy,
+                                       depthLoss: depthLoss, seed: seed)
+        seen = FixedArray(repeating: false, count: experts)
+    }
+
+    convenience init(setup: PrefetchSetup, variant: Variant) throws {
+        try setup.accept(only: NextLayerGatePrefetch.options)
+        let layers = setup.header.layers, experts = setup.header.experts
+        let mixtral = variant == .mixtralOffloading
+        let top = try setup.integer("top", in: 1...experts).flatMap { $0 } ?? 2
+        let issue: Int?? = try setup.integer("issue", in: 1...Int.max, allowsAll: true)
+        let issueLimit: Int? = issue ?? (mixtral ? nil : 1)
+        let depth = try setup.integer("depth", in: 1...TokenRecord.maxAheadDepth).flatMap { $0 } ?? 1
+        let source = NextLayerPredictor.Source(rawValue: try setup.choice("predict", NextLayerPredictor.Source.allCases.map(\.rawValue)) ?? "auto")!
+        let depthLoss: Double
+        switch try setup.numberOrWord("depth-loss", in: 0...1, words: []) {
+        case let .number(v)?: depthLoss = v
+        default: depthLoss = 0.05
+        }
+        var accuracy: [Double]?
+        var accuracyText = ""
+        switch try setup.numberOrWord("accuracy", in: 0...1, words: ["profile"]) {
+        case let .number(v)?:
+            accuracy = Array(repeating: v, count: layers)
+            accuracyText = "a = \(v) at every layer"
+        default:
+            if let profile = setup.model.adapmoeProfile, profile.prefetchAccuracy.count == layers {
+                accuracy = profile.prefetchAccuracy
+                let mean = profile.prefetchAccuracy.dropFirst().reduce(0, +) / Double(max(1, layers - 1))
+                accuracyText = "a_l from model '\(setup.model.name)' adapmoeProfile (mean over layers 1-\(layers - 1): \((mean * 1000).rounded() / 1000))"
+            } else if source != .ahead {
+                throw setup.error("the noisy predictor needs per-layer accuracies a_l, and model '\(setup.model.name)' has no adapmoeProfile.prefetchAccuracy",
+                                  hint: "give accuracy=NUMBER (e.g. accuracy=0.866), or predict=ahead to use only the trace's recorded `ahead` predictions")
+            }
+        }
+        var defaults = PrefetchEngineOptions(link: .fifo, admission: mixtral ? .cache : .buffer, waitsForPreviousPrefetch: !mixtral)
+        if let wait = try setup.choice("wait", ["on", "off"]) { defaults.waitsForPreviousPrefetch = wait == "on" }
+        let engine = try setup.engineOptions(defaults: defaults)
+        self.init(name: setup.spec.name, layers: layers, experts: experts, top: top, issueLimit: issueLimit, depth: depth, source: source,
+                  accuracy: accuracy, accuracyText: accuracyText, depthLoss: depthLoss, prefill: try setup.flag("prefill"),
+                  engine: engine, seed: setup.seed)
+    }
+
+    public func afterRouting(layer: Int, context: PrefetchContext) {
+        let tokens = context.passTokens
+        if predictor.usesPopularity { predictor.observe(layer: layer, tokens: tokens) }
+        guard context.passPhase == .decode || prefetchesInPrefill else { return }
+        var budget = issueLimit ?? Int.max
+        let pass = context.passIndex
+        for d in 1...depth {
+            let target = layer + d
+            guard target < context.layers else { return }
+            collect(tokens: tokens, pass: pass, sourceLayer: layer, depth: d)
+            var missing = false
+            for e in candidates where !context.isAvailable(layer: target, expert: Int(e)) {
+                missing = true
+                guard budget > 0, context.freeStagingBuffers > 0 else { return }
+                if context.prefetch(layer: target, expert: Int(e)) { budget -= 1 }
+            }
+            // Deeper only while every prediction so far is already resident (the paper's rule).
+            if missing { return }
+        }
+    }
+
+    /// The predictions for `sourceLayer + depth` of every token, rank by rank across tokens, without repeats.
+    private func collect(tokens: ArraySlice<TokenRecord>, pass: Int, sourceLayer: Int, depth: Int) {
+        candidates.removeAll(keepingCapacity: true)
+        if tokens.count == 1 {
+            predictor.predict(token: tokens[tokens.startIndex], tokenIndex: 0, pass: pass, sourceLayer: sourceLayer, depth: depth, into: &candidates)
+            return
+        }
+        while perToken.count < tokens.count { perToken.append([]) }
+        var longest = 0
+        for (i, token) in tokens.enumerated() {
+            perToken[i].removeAll(keepingCapacity: true)
+            predictor.predict(token: token, tokenIndex: i, pass: pass, sourceLayer: sourceLayer, depth: depth, into: &perToken[i])
+            longest = max(longest, perToken[i].count)
+        }
+        for rank in 0..<longest {
+            for i in 0..<tokens.count where rank < perToken[i].count {
+                let e = perToken[i][rank]
+                if !seen[Int(e)] { seen[Int(e)] = true; candidates.append(e) }
+            }
+        }
+        for e in candidates { seen[Int(e)] = false }
+    }
+
+    public var notes: [String] {
+        var parts: [String] = []
+        if predictor.fromAhead > 0 { parts.append("\(predictor.fromAhead) from the trace's recorded `ahead`") }
+        if predictor.fromNoisy > 0 { parts.append("\(predictor.fromNoisy) from the noisy oracle (\(accuracyText), wrong guesses by popularity so far, seed \(predictor.seed))") }
+        if predictor.unavailable > 0 { parts.append("\(predictor.unavailable) unavailable (no `ahead` recorded; nothing prefetched for them)") }
+        return parts.isEmpty ? [] : ["predictions per (token, predicted layer): " + parts.joined(separator: "; ")]
+    }
+}
