@@ -9,8 +9,8 @@ import Testing
         #expect(Set(systems.map(\.name)).isSuperset(of: ["mixtral-offloading", "mixtral-offloading-lru-only", "mixtral-offloading-no-lru", "adapmoe",
                                                        "adapmoe-gating-only", "adapmoe-prefetch-only", "adapmoe-cache-only", "pregated", "oracle"]))
         for s in systems {
-            if let g = s.settings["gating"] { #expect(gatingPolicies.entry(named: try GatingSpec.parse(g).name) != nil, "\(s.name): \(g)") }
-            if let p = s.settings["prefetch"] { #expect(prefetchPolicies.entry(named: try PrefetchSpec.parse(p).name) != nil, "\(s.name): \(p)") }
+            if let g = s.settings["gating"] { #expect(gatingPolicies.entry(named: try PolicySpec.gating(g).name) != nil, "\(s.name): \(g)") }
+            if let p = s.settings["prefetch"] { #expect(prefetchPolicies.entry(named: try PolicySpec.prefetch(p).name) != nil, "\(s.name): \(p)") }
             if let r = s.settings["runtime"] { _ = try RuntimeCatalog.resolve(r) }
             if let c = s.settings["cache"] { _ = try CacheSpec.parse(c) }
         }

@@ -35,13 +35,13 @@ public enum RunCommand {
     Units: seconds, bytes (binary prefixes: GiB = 2^30), bytes/s; rates are fractions.
 
     Gating (--gating NAME or NAME:OPTION,KEY=VALUE,...; also a --baseline key):
-    \(gatingPolicies.helpText())
+    \(gatingPolicies.helpText(nameColumn: 12))
       A policy that drops experts adds to the report the single-expert ratio (cells run with fewer experts than
       recorded, overall, decode-only and per layer), the cut in activated experts, and AdapMoE's loss-increase
       PROXY: the sum over dropped cells of H_l * w2^2 / 2, an estimate, not a measured loss.
 
     Prefetch (--prefetch NAME or NAME:KEY=VALUE,...; also a --baseline key):
-    \(prefetchPolicies.helpText())
+    \(prefetchPolicies.helpText(nameColumn: 22))
       Options every speculating policy takes: link=fifo (one copy queue, as a CUDA stream) | low-priority (on-demand
       loads start first; a dropped prefetch's queued transfers are cancelled) | preempt (also suspends a speculative
       transfer in flight when an on-demand load arrives; it resumes later); admit=buffer (staged, cached only if used,

@@ -33,3 +33,25 @@ public struct NamedRegistry<Factory>: Sendable where Factory: Sendable {
         return entry
     }
 }
+
+extension NamedRegistry {
+    /// Every entry for `--help` texts: a name column `indent` wide, then the summary wrapped to `width` columns.
+    public func helpText(nameColumn indent: Int, width: Int = 112) -> String {
+        return entries.map { entry in
+            var lines: [String] = []
+            var line = "  " + entry.name + String(repeating: " ", count: Swift.max(1, indent - 2 - entry.name.count))
+            var fresh = true
+            for word in entry.summary.split(separator: " ") {
+                if !fresh && line.count + 1 + word.count > width {
+                    lines.append(line)
+                    line = String(repeating: " ", count: indent)
+                    fresh = true
+                }
+                line += (fresh ? "" : " ") + word
+                fresh = false
+            }
+            lines.append(line)
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+}

@@ -31,28 +31,7 @@ extension NamedRegistry where Factory == GatingFactory {
     /// A fresh policy for `spec` (e.g. `adapmoe:T=0.007,prefill`), checked against the model and the trace.
     /// Deterministic: every call with the same inputs builds the same policy, so each replay stream gets its own.
     public func make(_ spec: String, model: ModelSpec?, header: TraceHeader) throws -> GatingPolicy {
-        let parsed = try GatingSpec.parse(spec)
+        let parsed = try PolicySpec.gating(spec)
         return try resolve(parsed.name, kind: "gating policy").make(GatingContext(spec: parsed, model: model, header: header))
-    }
-
-    /// Every policy with its options, for `--help` texts: a name column, then the summary wrapped to `width` columns.
-    public func helpText(width: Int = 112) -> String {
-        let indent = 12
-        return entries.map { entry in
-            var lines: [String] = []
-            var line = "  " + entry.name + String(repeating: " ", count: Swift.max(1, indent - 2 - entry.name.count))
-            var fresh = true
-            for word in entry.summary.split(separator: " ") {
-                if !fresh && line.count + 1 + word.count > width {
-                    lines.append(line)
-                    line = String(repeating: " ", count: indent)
-                    fresh = true
-                }
-                line += (fresh ? "" : " ") + word
-                fresh = false
-            }
-            lines.append(line)
-            return lines.joined(separator: "\n")
-        }.joined(separator: "\n")
     }
 }

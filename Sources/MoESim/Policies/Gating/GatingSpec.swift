@@ -1,46 +1,10 @@
-/// A gating policy as the user writes it (`--gating`): `NAME` or `NAME:OPTION,KEY=VALUE,...`, e.g. `topk`,
-/// `adapmoe`, `adapmoe:T=0.007,prefill`, `score:T=0.2`. Names and keys are case-insensitive.
-public struct GatingSpec: Sendable, Equatable, CustomStringConvertible {
-    /// One `KEY=VALUE` or bare `FLAG` option.
-    public struct Option: Sendable, Equatable {
-        /// Lowercase, for matching.
-        public var key: String
-        public var value: String?
-        /// As the user wrote it, for messages.
-        public var written: String
-    }
+/// `--gating` specs, e.g. `topk`, `adapmoe`, `adapmoe:T=0.007,prefill`, `score:T=0.2`.
+public typealias GatingSpec = PolicySpec
 
-    public var name: String
-    public var options: [Option]
-    /// The text the user gave, for reports.
-    public var text: String
+extension PolicySpec {
+    public static let gatingUsage = "expected NAME or NAME:OPTION,KEY=VALUE,... (e.g. topk, adapmoe, adapmoe:T=0.007,prefill, score:T=0.2)"
 
-    public var description: String { text }
-
-    public static let usage = "expected NAME or NAME:OPTION,KEY=VALUE,... (e.g. topk, adapmoe, adapmoe:T=0.007,prefill, score:T=0.2)"
-
-    public static func parse(_ text: String) throws -> GatingSpec {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let parts = trimmed.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let name = parts[0].lowercased()
-        guard !name.isEmpty else { throw MoESimError(field: "--gating", "cannot read '\(text)'", hint: usage) }
-        var options: [Option] = []
-        if parts.count == 2 {
-            for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
-                let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    .map { $0.trimmingCharacters(in: .whitespaces) }
-                guard !kv[0].isEmpty, kv.count == 1 || !kv[1].isEmpty else {
-                    throw MoESimError(field: "--gating", "cannot read option '\(item)' in '\(text)'", hint: usage)
-                }
-                let key = kv[0].lowercased()
-                guard !options.contains(where: { $0.key == key }) else {
-                    throw MoESimError(field: "--gating", "option '\(kv[0])' given twice in '\(text)'")
-                }
-                options.append(Option(key: key, value: kv.count == 2 ? kv[1] : nil, written: String(item).trimmingCharacters(in: .whitespaces)))
-            }
-        }
-        return GatingSpec(name: name, options: options, text: trimmed)
-    }
+    public static func gating(_ text: String) throws -> PolicySpec { try parse(text, option: "--gating", usage: gatingUsage) }
 }
 
 /// What a gating policy is built from: its spec's options, the model (per-layer sensitivities) and the trace

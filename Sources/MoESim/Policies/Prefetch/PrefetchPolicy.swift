@@ -93,29 +93,8 @@ extension NamedRegistry where Factory == PrefetchFactory {
     /// A fresh policy for `spec` (e.g. `next-layer-gate:depth=3`), checked against the model and the trace.
     public func make(_ spec: String, model: ModelSpec, header: TraceHeader, seed: UInt64,
                      reopenSource: @escaping () throws -> PassSource, makeGating: @escaping () throws -> GatingPolicy) throws -> PrefetchPolicy {
-        let parsed = try PrefetchSpec.parse(spec)
+        let parsed = try PolicySpec.prefetch(spec)
         return try resolve(parsed.name, kind: "prefetch policy").make(
             PrefetchSetup(spec: parsed, model: model, header: header, seed: seed, reopenSource: reopenSource, makeGating: makeGating))
-    }
-
-    /// Every policy with its options, for `--help` texts: a name column, then the summary wrapped to `width` columns.
-    public func helpText(width: Int = 112) -> String {
-        let indent = 22
-        return entries.map { entry in
-            var lines: [String] = []
-            var line = "  " + entry.name + String(repeating: " ", count: Swift.max(1, indent - 2 - entry.name.count))
-            var fresh = true
-            for word in entry.summary.split(separator: " ") {
-                if !fresh && line.count + 1 + word.count > width {
-                    lines.append(line)
-                    line = String(repeating: " ", count: indent)
-                    fresh = true
-                }
-                line += (fresh ? "" : " ") + word
-                fresh = false
-            }
-            lines.append(line)
-            return lines.joined(separator: "\n")
-        }.joined(separator: "\n")
     }
 }

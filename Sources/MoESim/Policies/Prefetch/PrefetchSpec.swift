@@ -1,46 +1,10 @@
-/// A prefetch policy as the user writes it (`--prefetch`): `NAME` or `NAME:OPTION,KEY=VALUE,...`, e.g. `none`,
-/// `next-layer-gate`, `next-layer-gate:depth=3,issue=all`, `oracle:link=low-priority`. Names and keys are case-insensitive.
-public struct PrefetchSpec: Sendable, Equatable, CustomStringConvertible {
-    /// One `KEY=VALUE` or bare `FLAG` option.
-    public struct Option: Sendable, Equatable {
-        /// Lowercase, for matching.
-        public var key: String
-        public var value: String?
-        /// As the user wrote it, for messages.
-        public var written: String
-    }
+/// `--prefetch` specs, e.g. `none`, `next-layer-gate`, `next-layer-gate:depth=3,issue=all`, `oracle:link=low-priority`.
+public typealias PrefetchSpec = PolicySpec
 
-    public var name: String
-    public var options: [Option]
-    /// The text the user gave, for reports.
-    public var text: String
+extension PolicySpec {
+    public static let prefetchUsage = "expected NAME or NAME:KEY=VALUE,... (e.g. none, next-layer-gate, next-layer-gate:depth=3,issue=all, oracle:link=low-priority)"
 
-    public var description: String { text }
-
-    public static let usage = "expected NAME or NAME:KEY=VALUE,... (e.g. none, next-layer-gate, next-layer-gate:depth=3,issue=all, oracle:link=low-priority)"
-
-    public static func parse(_ text: String) throws -> PrefetchSpec {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let parts = trimmed.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let name = parts[0].lowercased()
-        guard !name.isEmpty else { throw MoESimError(field: "--prefetch", "cannot read '\(text)'", hint: usage) }
-        var options: [Option] = []
-        if parts.count == 2 {
-            for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
-                let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    .map { $0.trimmingCharacters(in: .whitespaces) }
-                guard !kv[0].isEmpty, kv.count == 1 || !kv[1].isEmpty else {
-                    throw MoESimError(field: "--prefetch", "cannot read option '\(item)' in '\(text)'", hint: usage)
-                }
-                let key = kv[0].lowercased()
-                guard !options.contains(where: { $0.key == key }) else {
-                    throw MoESimError(field: "--prefetch", "option '\(kv[0])' given twice in '\(text)'")
-                }
-                options.append(Option(key: key, value: kv.count == 2 ? kv[1] : nil, written: String(item).trimmingCharacters(in: .whitespaces)))
-            }
-        }
-        return PrefetchSpec(name: name, options: options, text: trimmed)
-    }
+    public static func prefetch(_ text: String) throws -> PolicySpec { try parse(text, option: "--prefetch", usage: prefetchUsage) }
 }
 
 /// What a prefetch policy is built from: its spec's options, the model, the trace header, the run's seed, and (for
