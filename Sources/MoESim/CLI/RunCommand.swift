@@ -10,6 +10,7 @@ public enum RunCommand {
         OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
         OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit | adapmoe-dp[-nogating]:total=N | adapmoe-dp-measured:total=N,prefix=K; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
+        OptionSpec("cache-experts", value: "N", "total experts cached on the device, keeping the cache policy of --cache or --system (lru-per-layer:fit becomes lru-per-layer:total=N)"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("gating", value: "SPEC", "gating policy NAME[:OPTIONS]: \(gatingPolicies.names.joined(separator: ", ")) (see Gating below)", default: "topk"),
         OptionSpec("prefetch", value: "SPEC", "prefetch policy NAME[:OPTIONS]: \(prefetchPolicies.names.joined(separator: ", ")) (see Prefetch below)", default: "none"),
@@ -131,6 +132,10 @@ public enum RunCommand {
         var policies = PolicySet(quant: setting("quant"), runtime: setting("runtime") ?? "hf-eager",
                                  cache: setting("cache") ?? "lru-per-layer:fit", gating: setting("gating") ?? "topk",
                                  prefetch: setting("prefetch") ?? "none")
+        if args.value("cache-experts") != nil {
+            let total = try args.int("cache-experts", default: 0, minimum: 0)
+            policies.cache = try CacheSpec.replacingCapacity(in: policies.cache, totalExperts: total)
+        }
 
         func simulate(_ p: PolicySet) throws -> Report {
             var config = SimulationConfig(hardware: hardware, model: model,

@@ -67,9 +67,11 @@ public struct CostModel: Sendable {
         residentWeightBytes = quantization.residentWeightBytes(model)
         kvCacheBytesPerToken = quantization.kvCacheBytesPerToken(model)
 
-        perLayerOverheadSeconds = runtime.perLayerOverheadSeconds.value
-        perExpertOverheadSeconds = runtime.perExpertOverheadSeconds.value
-        perPassOverheadSeconds = runtime.perPassOverheadSeconds.value
+        // The runtime's fixed costs are host-side work (dispatch, launches), so a slower host core stretches them.
+        let hostSpeed = hardware.host.dispatchSpeed
+        perLayerOverheadSeconds = runtime.perLayerOverheadSeconds.value / hostSpeed
+        perExpertOverheadSeconds = runtime.perExpertOverheadSeconds.value / hostSpeed
+        perPassOverheadSeconds = runtime.perPassOverheadSeconds.value / hostSpeed
         expertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.expertParams)
         sharedExperts = Double(model.sharedExperts)
         sharedExpertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.sharedExpertParams)

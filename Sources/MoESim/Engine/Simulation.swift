@@ -150,7 +150,7 @@ public final class Simulation: PrefetchContext {
         case .host:
             let link = hardware.hostLink!
             linkName = link.name
-            h2dBytesPerSecond = link.h2dBytesPerSecond.value
+            h2dBytesPerSecond = link.h2dBytesPerSecond(pinned: config.runtime.pinsHostMemory)
             d2hBytesPerSecond = link.d2hBytesPerSecond.value
             transferSetupSeconds = link.setupLatencySeconds.value
             h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H?.value : nil

@@ -45,6 +45,18 @@ public struct HardwareProfile: Codable, Sendable {
         public var bidirectionalContention: Sourced<Bool>
         /// H2D bandwidth while a D2H transfer is active (required when `bidirectionalContention`).
         public var h2dBytesPerSecondDuringD2H: Sourced<Double>?
+        /// H2D bandwidth from pageable (unpinned) host memory; absent: `defaultPageableFraction` of the pinned figure.
+        public var pageableH2DBytesPerSecond: Sourced<Double>?
+
+        /// Pageable copies are staged through a pinned bounce buffer. peers.md §3.2 says "roughly half" of pinned
+        /// (UNCONFIRMED); this value is FITTED to mixtral-offloading Table 2's naive-accelerate rows (peers.md §4.4),
+        /// where the A100 and T4 columns each alone imply 0.35-0.38 and the joint fit 0.32-0.36.
+        public static let defaultPageableFraction = 0.34
+
+        /// The H2D rate a runtime gets, from pinned or pageable host buffers.
+        public func h2dBytesPerSecond(pinned: Bool) -> Double {
+            pinned ? h2dBytesPerSecond.value : (pageableH2DBytesPerSecond?.value ?? HostLink.defaultPageableFraction * h2dBytesPerSecond.value)
+        }
     }
 
     public struct Host: Codable, Sendable {
@@ -52,6 +64,11 @@ public struct HardwareProfile: Codable, Sendable {
         public var memoryBandwidthBytesPerSecond: Sourced<Double>
         public var cpuFlopsPerSecond: Sourced<Double>
         public var cpuCores: Sourced<Double>
+        /// Speed of the host core that drives the inference loop, relative to the reference host (the A100 presets'
+        /// DGX-class EPYC). The runtime's fixed overheads (Python dispatch, kernel launches) are divided by it. Absent: 1.
+        public var dispatchSpeedRelative: Sourced<Double>?
+
+        public var dispatchSpeed: Double { dispatchSpeedRelative?.value ?? 1 }
     }
 
     public struct Storage: Codable, Sendable {
@@ -100,6 +117,8 @@ public struct HardwareProfile: Codable, Sendable {
         add("host.memoryBandwidthBytesPerSecond", host.memoryBandwidthBytesPerSecond)
         add("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
         add("host.cpuCores", host.cpuCores)
+        if let speed = host.dispatchSpeedRelative { add("host.dispatchSpeedRelative", speed) }
+        if let pageable = hostLink?.pageableH2DBytesPerSecond { add("hostLink.pageableH2DBytesPerSecond", pageable) }
         if let storage {
             add("storage.readBytesPerSecond", storage.readBytesPerSecond)
             add("storage.setupLatencySeconds", storage.setupLatencySeconds)
@@ -135,6 +154,7 @@ public struct HardwareProfile: Codable, Sendable {
         try positive("host.memoryBandwidthBytesPerSecond", host.memoryBandwidthBytesPerSecond)
         try positive("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
         try positive("host.cpuCores", host.cpuCores)
+        try positive("host.dispatchSpeedRelative", host.dispatchSpeedRelative)
         if let link = hostLink {
             try positive("hostLink.h2dBytesPerSecond", link.h2dBytesPerSecond)
             try positive("hostLink.d2hBytesPerSecond", link.d2hBytesPerSecond)
@@ -142,6 +162,7 @@ public struct HardwareProfile: Codable, Sendable {
                 throw MoESimError(file: file, field: "hostLink.setupLatencySeconds.value", "must be a finite number >= 0")
             }
             try positive("hostLink.copyEngines", link.copyEngines)
+            try positive("hostLink.pageableH2DBytesPerSecond", link.pageableH2DBytesPerSecond)
             guard link.copyEngines.value == link.copyEngines.value.rounded() else {
                 throw MoESimError(file: file, field: "hostLink.copyEngines.value", "must be a whole number")
             }

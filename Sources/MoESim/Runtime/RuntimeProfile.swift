@@ -26,6 +26,10 @@ public struct RuntimeProfile: Codable, Sendable {
     public var subMatrixPipelining: Sourced<Bool>
     /// Device memory the stack holds besides weights and KV cache (context, activations, allocator slack).
     public var reservedDeviceBytes: Sourced<Double>
+    /// Host copies of the experts are pinned (page-locked); unpinned copies move at the link's pageable rate. Absent: true.
+    public var hostMemoryPinned: Sourced<Bool>?
+
+    public var pinsHostMemory: Bool { hostMemoryPinned?.value ?? true }
 
     public func validate(file: String) throws {
         guard schema == "moe-sim/runtime/1" else {

@@ -85,6 +85,18 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
         return CacheSpec(policy: policy, layout: layout, capacity: capacity, text: text.trimmingCharacters(in: .whitespaces))
     }
 
+    /// `text` with its capacity replaced by `total=N` experts, keeping the policy, layout and any other option
+    /// (`--cache-experts`: size a system's cache without restating its policy).
+    public static func replacingCapacity(in text: String, totalExperts n: Int) throws -> String {
+        let spec = try parse(text)
+        guard spec != allResident && spec != noCache else {
+            throw MoESimError(field: "--cache-experts", "cache '\(text)' has no capacity to set", hint: "give a cache policy, e.g. --cache lru-per-layer:fit")
+        }
+        let parts = spec.text.split(separator: ":", maxSplits: 1).map(String.init)
+        let kept = parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("prefix=") }
+        return parts[0] + ":" + (["total=\(n)"] + kept).joined(separator: ",")
+    }
+
     static let allocatedUsage = "expected adapmoe-dp:total=N, adapmoe-dp-nogating:total=N or adapmoe-dp-measured:total=N,prefix=K (total also as N, bytes=SIZE or fit)"
 
     /// `adapmoe-dp...` specs: a per-layer LRU whose total the DP divides.
