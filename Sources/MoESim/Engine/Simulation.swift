@@ -89,6 +89,9 @@ public final class Simulation: PrefetchContext {
     /// Accesses made so far: the index of the next one (shared with the look-ahead stream).
     var accessTime = 0
 
+    /// Watches the run (`--timeline`, `--check`); set before `run()`. Nil costs one test per hook.
+    public var observer: SimulationObserver?
+
     // Metrics.
     var metrics = RunMetrics()
     var tokensSeenByRequest: [Int] = []
@@ -229,6 +232,11 @@ public final class Simulation: PrefetchContext {
         passIndex += 1
         issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
+        if let observer {
+            let id = pass.request < requests.count ? requests[pass.request].id : "#\(pass.request)"
+            observer.observe(.passStarted(PassStart(pass: passIndex, request: pass.request, requestID: id, phase: pass.phase,
+                                                    tokens: pass.tokenCount, time: passStart)))
+        }
         try trackKVCache(pass, requests: requests)
 
         var gpuFree = passStart
@@ -250,10 +258,21 @@ public final class Simulation: PrefetchContext {
             return costs.attentionSeconds(queryTokens: n, attendedPositions: attended, kvTokensRead: kvRead)
         }
         for layer in 0..<denseLayers {
-            gpuFree += attention(layer) + costs.denseFFNSeconds(tokens: n)
+            let attentionSeconds = attention(layer)
+            let ffnSeconds = costs.denseFFNSeconds(tokens: n)
+            if let observer {
+                observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: -1 - layer, tokens: n)))
+                observer.observe(.compute(GPUWork(kind: .denseFFN, start: gpuFree + attentionSeconds, end: gpuFree + attentionSeconds + ffnSeconds,
+                                                  layer: -1 - layer, tokens: n)))
+            }
+            gpuFree += attentionSeconds + ffnSeconds
         }
         for layer in 0..<layers {
-            gpuFree += attention(denseLayers + layer)
+            let attentionSeconds = attention(denseLayers + layer)
+            if let observer {
+                observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: layer, tokens: n)))
+            }
+            gpuFree += attentionSeconds
             advance(to: gpuFree)
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
@@ -264,15 +283,24 @@ public final class Simulation: PrefetchContext {
                 if waitsForPreviousPrefetch && !issuedPreviousLayer.isEmpty { gpuFree = waitForPreviousPrefetches(from: gpuFree) }
                 prefetcher.afterRouting(layer: layer, context: self)
             }
-            gpuFree += costs.sharedExpertsSeconds(tokens: n)
+            let sharedSeconds = costs.sharedExpertsSeconds(tokens: n)
+            if let observer, sharedSeconds > 0 {
+                observer.observe(.compute(GPUWork(kind: .sharedExperts, start: gpuFree, end: gpuFree + sharedSeconds, layer: layer, tokens: n)))
+            }
+            gpuFree += sharedSeconds
             gpuFree = computeExperts(jobs: jobs, layer: layer, from: gpuFree)
             router.clear(jobs)
             if speculates && !insertsPrefetches { discardUnusedPrefetches() }
         }
         let logitTokens = pass.phase == .decode ? n : 1
-        gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
+        let overheadSeconds = costs.passOverheadSeconds(logitTokens: logitTokens)
+        if let observer {
+            observer.observe(.compute(GPUWork(kind: .passOverhead, start: gpuFree, end: gpuFree + overheadSeconds, layer: -1, tokens: logitTokens)))
+        }
+        gpuFree += overheadSeconds
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
+        observer?.observe(.passEnded(pass: passIndex, start: passStart, end: gpuFree))
     }
 
     /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
@@ -284,6 +312,7 @@ public final class Simulation: PrefetchContext {
         if group.contains(key) {
             group.touch(key, context: context)
             metrics.recordAccess(layer: layer, hit: true)
+            observer?.observe(.access(layer: layer, expert: expert, outcome: .hit, time: now))
             if insertsPrefetches && prefetchedUnused[key] {
                 prefetchedUnused[key] = false
                 metrics.recordPrefetchUse(layer: layer, staged: false, late: false)
@@ -292,6 +321,7 @@ public final class Simulation: PrefetchContext {
         }
         metrics.recordAccess(layer: layer, hit: false)
         if inPrefetchBuffer[key] {
+            observer?.observe(.access(layer: layer, expert: expert, outcome: .staged, time: now))
             inPrefetchBuffer[key] = false
             if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
             let late = partArrival[key * parts + parts - 1] > now
@@ -305,6 +335,7 @@ public final class Simulation: PrefetchContext {
             admit(key, group: group, context: context)
             return
         }
+        observer?.observe(.access(layer: layer, expert: expert, outcome: .miss, time: now))
         admit(key, group: group, context: context)
         metrics.onDemandLoads += 1
         for p in 0..<parts { partArrival[key * parts + p] = .infinity }
@@ -319,6 +350,13 @@ public final class Simulation: PrefetchContext {
 
     @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) -> Admission {
         let admission = group.insert(key, context: context)
+        if let observer {
+            if case let .admitted(evicted) = admission {
+                observer.observe(.cacheInserted(key: key, evicted: evicted, time: now))
+            } else {
+                observer.observe(.cacheBypassed(key: key, time: now))
+            }
+        }
         if case let .admitted(evicted?) = admission {
             // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
             if insertsPrefetches { prefetchedUnused[evicted] = false }
@@ -329,6 +367,7 @@ public final class Simulation: PrefetchContext {
 
     func load(_ key: Int, cause: TransferCause) {
         loadGeneration[key] &+= 1
+        observer?.observe(.loadIssued(key: key, cause: cause, generation: loadGeneration[key], time: now))
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
@@ -338,6 +377,7 @@ public final class Simulation: PrefetchContext {
 
     /// Gives a prefetch staging buffer back now if its expert has landed, else when it lands.
     func releaseStagingBuffer(_ key: Int) {
+        observer?.observe(.stagingBufferReleased(key: key, time: now))
         if partArrival[key * parts + parts - 1] <= now {
             stagingBuffersInUse -= 1
         } else {
@@ -379,11 +419,18 @@ public final class Simulation: PrefetchContext {
                 }
                 let ready = max(gpuFree, partArrival[index])
                 metrics.gpuStallSeconds += ready - gpuFree
-                gpuFree = ready + costs.expertPartSeconds(tokens: tokens, part: p)
+                let computeSeconds = costs.expertPartSeconds(tokens: tokens, part: p)
+                if let observer {
+                    if ready > gpuFree { observer.observe(.stall(start: gpuFree, end: ready, layer: layer, expert: e, cause: .weights)) }
+                    observer.observe(.compute(GPUWork(kind: .expert, start: ready, end: ready + computeSeconds, layer: layer, expert: e,
+                                                      part: p, tokens: tokens)))
+                }
+                gpuFree = ready + computeSeconds
             }
             jobDone[pick] = true
             remaining -= 1
             if holdsLoadBuffer[key] {
+                observer?.observe(.loadBufferReleased(key: key, time: gpuFree))
                 holdsLoadBuffer[key] = false
                 events.schedule(at: gpuFree, kind: .bufferReleased, channel: -1)
             }
@@ -398,6 +445,7 @@ public final class Simulation: PrefetchContext {
             let key = Int(k)
             guard prefetchTargetStep[key] <= currentStep else { return false }
             inPrefetchBuffer[key] = false
+            observer?.observe(.prefetchDropped(key: key, time: now))
             dropStaged(key)
             return true
         }
@@ -409,12 +457,14 @@ public final class Simulation: PrefetchContext {
         if cancelsDroppedPrefetches {
             let generation = loadGeneration[key]
             let removed = h2d.cancelQueued { $0.key == Int32(key) && $0.generation == generation && $0.cause == .prefetch && !$0.toHost }
+            if let observer { for t in removed { observer.observe(.transferCancelled(transfer: t, time: now)) } }
             if !removed.isEmpty {
                 metrics.recordPrefetchCancelled(layer: key / experts, bytes: Double(removed.reduce(0) { $0 + $1.bytes }))
             }
             // Parts start in order, so when the last one was cancelled nothing more will land for this load.
             if removed.contains(where: { Int($0.part) == parts - 1 }) {
                 stagingBuffersInUse -= 1
+                observer?.observe(.stagingBufferReleased(key: key, time: now))
                 loadGeneration[key] &+= 1
                 for p in 0..<parts { partArrival[key * parts + p] = 0 }
                 return
@@ -434,6 +484,9 @@ public final class Simulation: PrefetchContext {
         }
         metrics.gpuStallSeconds += ready - start
         metrics.prefetchWaitSeconds += ready - start
+        if let observer, ready > start {
+            observer.observe(.stall(start: start, end: ready, layer: currentStep - passIndex * layers, expert: -1, cause: .previousPrefetches))
+        }
         return ready
     }
 
@@ -442,6 +495,7 @@ public final class Simulation: PrefetchContext {
         inPrefetchBuffer[key] = false
         if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
         stagingBuffersInUse -= 1
+        observer?.observe(.stagingBufferReleased(key: key, time: now))
         if case .admitted = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime)) {
             prefetchedUnused[key] = true
         }
@@ -471,6 +525,7 @@ public final class Simulation: PrefetchContext {
 
     func processNextEvent() {
         guard let event = events.pop() else { return }
+        observer?.observe(.eventProcessed(due: event.time, clock: now))
         if event.time > now { now = event.time }
         if event.kind == .bufferReleased {
             loadBuffersInUse -= 1
@@ -493,6 +548,7 @@ public final class Simulation: PrefetchContext {
         if preempts && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
         if speculates { accountContention(channel) }
         let transfer = channel.finish()
+        observer?.observe(.transferEnded(channel: index, transfer: transfer, time: event.time, bytesMoved: transfer.bytes, preempted: false))
         let key = Int(transfer.key)
         if !transfer.toHost && transfer.generation == loadGeneration[key] {
             partArrival[key * parts + Int(transfer.part)] = event.time
@@ -523,7 +579,14 @@ public final class Simulation: PrefetchContext {
     func preemptIfNeeded(_ channel: TransferChannel, index: Int) {
         guard preempts, channel.shouldPreempt else { return }
         accountContention(channel)
+        let suspended = channel.active!
+        let bytesBefore = channel.bytes(suspended.cause)
         if channel.preempt(at: now) {
+            if let observer {
+                // The channel takes back the bytes it will move again when the rest resumes.
+                let remaining = Int((bytesBefore - channel.bytes(suspended.cause)).rounded())
+                observer.observe(.transferEnded(channel: index, transfer: suspended, time: now, bytesMoved: suspended.bytes - remaining, preempted: true))
+            }
             metrics.preemptions += 1
             startNext(on: channel, index: index)
         }
@@ -539,6 +602,7 @@ public final class Simulation: PrefetchContext {
         if !transfer.toHost, let slower = h2dBytesPerSecondDuringD2H, d2h !== h2d, !d2h.isIdle { rate = slower }
         let seconds = transferSetupSeconds + Double(transfer.bytes) / rate
         channel.begin(transfer, at: now, seconds: seconds, setup: transferSetupSeconds, bytesPerSecond: rate)
+        observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: now + seconds))
         events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
     }
 
