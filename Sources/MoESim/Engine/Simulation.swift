@@ -76,6 +76,12 @@ public final class Simulation: PrefetchContext {
     var stagingBuffersInUse = 0
     let stagingReleasePending: FixedArray<UInt32>
     static let noPendingRelease = UInt32.max
+    /// Routed at the current layer and not computed yet.
+    let awaitingCompute: FixedArray<Bool>
+    /// A staged expert that took the cache slot of one the current layer has still to run keeps its staging buffer
+    /// until that one has run: the slot's weights are needed until then (`arrived`: its transfer has landed). A staged
+    /// expert the cache declines keeps its buffer until it has run itself (`victim` = `key`).
+    var deferredStagingReleases: [(victim: Int32, key: Int32, arrived: Bool)] = []
 
     // Scratch reused by every layer of every pass.
     let jobDone: FixedArray<Bool>
@@ -184,6 +190,7 @@ public final class Simulation: PrefetchContext {
         holdsLoadBuffer = FixedArray(repeating: false, count: keys)
         loadGeneration = FixedArray(repeating: 0, count: keys)
         stagingReleasePending = FixedArray(repeating: Simulation.noPendingRelease, count: keys)
+        awaitingCompute = FixedArray(repeating: false, count: keys)
         jobDone = FixedArray(repeating: false, count: experts)
         metrics.prepare(layers: layers)
     }
@@ -309,6 +316,7 @@ public final class Simulation: PrefetchContext {
         let group = cache.group(ofLayer: layer)
         let context = AccessContext(time: accessTime)
         accessTime += 1
+        awaitingCompute[key] = true
         if group.contains(key) {
             group.touch(key, context: context)
             metrics.recordAccess(layer: layer, hit: true)
@@ -331,8 +339,13 @@ public final class Simulation: PrefetchContext {
                 accountContention(h2d)
                 if h2d.promote(key: Int32(key), generation: loadGeneration[key]) { preemptIfNeeded(h2d, index: 0) }
             }
-            releaseStagingBuffer(key)
-            admit(key, group: group, context: context)
+            let admission = admit(key, group: group, context: context)
+            if admission == .bypassed {
+                // Not cached: it runs from its staging buffer, which it keeps until then.
+                deferredStagingReleases.append((Int32(key), Int32(key), false))
+            } else if !defersStagingRelease(of: key, after: admission, arrived: false) {
+                releaseStagingBuffer(key)
+            }
             return
         }
         observer?.observe(.access(layer: layer, expert: expert, outcome: .miss, time: now))
@@ -372,6 +385,29 @@ public final class Simulation: PrefetchContext {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
                              speculative: cause == .prefetch, generation: loadGeneration[key]), on: h2d)
+        }
+    }
+
+    /// Whether `key`'s admission evicted an expert the current layer has still to run from its slot; if so, `key`
+    /// keeps its staging buffer until that expert has run (then `releaseDeferredStaging`). An evicted expert that
+    /// came by an on-demand load is still in its load buffer and needs nothing kept.
+    func defersStagingRelease(of key: Int, after admission: Admission, arrived: Bool) -> Bool {
+        guard case let .admitted(evicted?) = admission, awaitingCompute[evicted], !holdsLoadBuffer[evicted] else { return false }
+        deferredStagingReleases.append((Int32(evicted), Int32(key), arrived))
+        return true
+    }
+
+    /// `victim` has run: staging buffers kept for its slot are given back.
+    func releaseDeferredStaging(after victim: Int) {
+        deferredStagingReleases.removeAll { entry in
+            guard Int(entry.victim) == victim else { return false }
+            if entry.arrived {
+                stagingBuffersInUse -= 1
+                observer?.observe(.stagingBufferReleased(key: Int(entry.key), time: now))
+            } else {
+                releaseStagingBuffer(Int(entry.key))
+            }
+            return true
         }
     }
 
@@ -429,6 +465,8 @@ public final class Simulation: PrefetchContext {
             }
             jobDone[pick] = true
             remaining -= 1
+            awaitingCompute[key] = false
+            if !deferredStagingReleases.isEmpty { releaseDeferredStaging(after: key) }
             if holdsLoadBuffer[key] {
                 observer?.observe(.loadBufferReleased(key: key, time: gpuFree))
                 holdsLoadBuffer[key] = false
@@ -494,10 +532,11 @@ public final class Simulation: PrefetchContext {
     func insertArrivedPrefetch(_ key: Int) {
         inPrefetchBuffer[key] = false
         if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
-        stagingBuffersInUse -= 1
-        observer?.observe(.stagingBufferReleased(key: key, time: now))
-        if case .admitted = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime)) {
-            prefetchedUnused[key] = true
+        let admission = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime))
+        if case .admitted = admission { prefetchedUnused[key] = true }
+        if !defersStagingRelease(of: key, after: admission, arrived: true) {
+            stagingBuffersInUse -= 1
+            observer?.observe(.stagingBufferReleased(key: key, time: now))
         }
     }
 
