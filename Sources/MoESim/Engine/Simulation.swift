@@ -13,6 +13,9 @@ import Foundation
 /// picks experts, the cache is consulted (hits, prefetch hits, misses that evict and load on demand) and the
 /// prefetcher may issue speculative loads; then shared experts and the routed experts run, resident ones first,
 /// the rest in the order their weights arrive. Loads overlap with whatever compute precedes their use.
+///
+/// An `observer` (`SimulationObserver`) sees every compute slice, stall, transfer and cache decision as it happens
+/// (the `--timeline` recorder, the `--check` invariant checker); without one each hook costs a nil test.
 public final class Simulation: PrefetchContext {
     public let config: SimulationConfig
     public let costs: CostModel

@@ -52,11 +52,9 @@ public final class InvariantChecker: SimulationObserver {
 
     // The pass in progress.
     var pass = -1
-    var passStart = 0.0
     var passComputeSeconds = 0.0
     var passStallSeconds = 0.0
     var passOnDemandBytes = 0.0
-    var passFirstSlice = true
 
     // Run totals.
     var hits = 0, stagedHits = 0, misses = 0
@@ -110,8 +108,6 @@ public final class InvariantChecker: SimulationObserver {
         abs(a - b) <= relativeTolerance * max(1e-9, abs(a), abs(b))
     }
 
-    func formatted(_ seconds: Double) -> String { "\(seconds) s" }
-
     public func observe(_ event: SimulationEvent) {
         switch event {
         case let .passStarted(info):
@@ -120,12 +116,10 @@ public final class InvariantChecker: SimulationObserver {
             }
             pass = info.pass
             passes += 1
-            passStart = info.time
             gpuEnd = info.time
             passComputeSeconds = 0
             passStallSeconds = 0
             passOnDemandBytes = 0
-            passFirstSlice = true
         case let .passEnded(index, start, end):
             endPass(index, start: start, end: end)
         case let .compute(work):
