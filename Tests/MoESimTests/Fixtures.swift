@@ -105,7 +105,16 @@ enum Fixtures {
         let config = SimulationConfig(hardware: try HardwareCatalog.load(path: files.hardware), model: try ModelCatalog.load(path: files.model),
                                       quantization: try QuantizationCatalog.resolve("fp16"), runtime: try RuntimeCatalog.load(path: files.runtime),
                                       cache: try CacheSpec.parse(cache), prefetch: prefetch, initialFill: initialFill, kvReserveTokens: 0)
-        return try Simulation(config: config, source: try TracePassSource(path: write(trace, name: "toy.moetrace.jsonl"))).run()
+        return try checkedRun(Simulation(config: config, source: try TracePassSource(path: write(trace, name: "toy.moetrace.jsonl"))))
+    }
+
+    /// Runs a simulation with the invariant checker on (`sim run --check`): a violation fails the calling test.
+    static func checkedRun(_ simulation: Simulation) throws -> Report {
+        let checker = InvariantChecker(simulation: simulation)
+        simulation.observer = checker
+        let report = try simulation.run()
+        try checker.verify(report: report)
+        return report
     }
 
     /// The repository root (for shipped traces) and ../shared beside it.

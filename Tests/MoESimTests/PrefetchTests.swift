@@ -67,7 +67,7 @@ struct PrefetchTests {
                                       cache: try CacheSpec.parse(cache), prefetch: prefetch, initialFill: initialFill, kvReserveTokens: 0, seed: seed)
         config.beladyReference = false
         let path = tracePath ?? Fixtures.write(trace, name: "t.moetrace.jsonl")
-        return try Simulation(config: config, source: try TracePassSource(path: path)).run()
+        return try Fixtures.checkedRun(Simulation(config: config, source: try TracePassSource(path: path)))
     }
 
     static func close(_ x: Double, _ y: Double, _ tolerance: Double = 1e-12) -> Bool { abs(x - y) <= tolerance }
@@ -423,7 +423,7 @@ struct PrefetchTests {
                                           quantization: try QuantizationCatalog.resolve("hqq4"), runtime: try RuntimeCatalog.resolve("hf-eager"),
                                           cache: try CacheSpec.parse("lru-per-layer:4"), prefetch: prefetch)
             config.beladyReference = false
-            return try Simulation(config: config, source: try TracePassSource(path: path)).run()
+            return try Fixtures.checkedRun(Simulation(config: config, source: try TracePassSource(path: path)))
         }
         let none = try run("none"), gate = try run("next-layer-gate"), nextOracle = try run("oracle-next-layer"), oracle = try run("oracle")
         let mean = { (r: Report) in r.decode.latency!.meanSeconds }

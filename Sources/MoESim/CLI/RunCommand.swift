@@ -20,6 +20,11 @@ public enum RunCommand {
         OptionSpec("kv-reserve-tokens", value: "N", "KV-cache tokens kept free when sizing a `fit` cache", default: "\(SimulationConfig.defaultKVReserveTokens)"),
         OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
+        OptionSpec("timeline", value: "FILE", "write the simulated schedule as a Chrome Trace Event JSON file (open in ui.perfetto.dev or chrome://tracing)"),
+        OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H)"),
+        OptionSpec("timeline-passes", value: "A..B|N", "passes (from 0) the timeline records", default: "\(PassRange.defaultJSON) for --timeline, \(PassRange.defaultSVG) for --timeline-svg alone"),
+        OptionSpec("force", "overwrite existing --timeline / --timeline-svg files"),
+        OptionSpec("check", "check the engine's invariants while it runs; a violation is an error naming the invariant, pass, layer and expert"),
         OptionSpec("json", "print the report as JSON"),
         OptionSpec("csv", "print the report as one CSV header line and one data line"),
         OptionSpec("help", "show this help"),
@@ -61,8 +66,18 @@ public enum RunCommand {
                                      a_l, r_l measured on the first K decode tokens (r_l: this run's --gating)
       (total also as N, bytes=SIZE or fit.) Alternatives: lru-per-layer:total=N (equal split), lru-global:total=N.
 
+    Timeline (--timeline FILE, --timeline-svg FILE): the main run's schedule, one track per resource (GPU compute
+      with stalls named by the expert waited for, H2D link, D2H link or one link carrying both, CPU), one slice per
+      attention block, expert computation and transfer (args: layer, expert, pass, request, cause, bytes). Only
+      --timeline-passes are recorded; a note on stderr says when the run had more. Existing files need --force.
+    Checks (--check): time never runs backwards; experts compute only while resident; cache groups stay within
+      capacity; bytes moved = loads x expert bytes + write-backs; each pass takes at least its compute and its
+      on-demand bytes at link bandwidth; GPU compute + stalls tile each pass; hits + misses = accesses; all-resident
+      moves nothing. Also applied to a --baseline run.
+
     Examples:
       sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
+      sim --hardware 4090 --quant hqq4 --cache lru-per-layer:4 --timeline run.json --timeline-passes 0..7 --timeline-svg run.svg --trace FILE
       sim --hardware a100-80g --quant hqq4 --cache lru-global:128 --trace FILE --json
       sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --baseline "cache=none" --trace FILE
       sim --hardware t4 --runtime tuned --prefetch oracle-next-layer --trace FILE --csv
@@ -137,7 +152,28 @@ public enum RunCommand {
             policies.cache = try CacheSpec.replacingCapacity(in: policies.cache, totalExperts: total)
         }
 
-        func simulate(_ p: PolicySet) throws -> Report {
+        let check = args.has("check")
+        let timelinePath = args.value("timeline"), svgPath = args.value("timeline-svg")
+        let explicitPasses = try args.value("timeline-passes").map { try PassRange.parse($0) }
+        if explicitPasses != nil && timelinePath == nil && svgPath == nil {
+            throw MoESimError(field: "--timeline-passes", "chooses the passes of a timeline, but none was asked for", hint: "add --timeline FILE or --timeline-svg FILE")
+        }
+        if let range = explicitPasses, timelinePath == nil, range.count > PassRange.maximumSVGPasses {
+            throw MoESimError(field: "--timeline-passes", "\(range.count) passes are too many for a readable SVG (at most \(PassRange.maximumSVGPasses))",
+                              hint: "choose fewer, or add --timeline FILE for the full schedule")
+        }
+        // Refuse before a long run, not after it.
+        for (option, path) in [("--timeline", timelinePath), ("--timeline-svg", svgPath)] {
+            guard let path else { continue }
+            if FileManager.default.fileExists(atPath: path) && !args.has("force") {
+                throw MoESimError(file: path, field: option, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another file")
+            }
+        }
+        let range = explicitPasses ?? (timelinePath != nil ? PassRange.defaultJSON : PassRange.defaultSVG)
+        var timeline: TimelineRecorder?
+        var checkSummaries: [String] = []
+
+        func simulate(_ p: PolicySet, recordsTimeline: Bool = false) throws -> Report {
             var config = SimulationConfig(hardware: hardware, model: model,
                                           quantization: try QuantizationCatalog.resolve(p.quant ?? model.defaultQuantization),
                                           runtime: try RuntimeCatalog.resolve(p.runtime), cache: try CacheSpec.parse(p.cache),
@@ -145,10 +181,23 @@ public enum RunCommand {
                                           kvReserveTokens: kvReserve, seed: seed)
             config.staticProfile = staticProfile
             let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
-            return try Simulation(config: config, source: source).run()
+            let simulation = try Simulation(config: config, source: source)
+            let checker = check ? InvariantChecker(simulation: simulation) : nil
+            if recordsTimeline && (timelinePath != nil || svgPath != nil) { timeline = TimelineRecorder(simulation: simulation, range: range) }
+            let observers: [SimulationObserver] = ([checker, recordsTimeline ? timeline : nil] as [SimulationObserver?]).compactMap { $0 }
+            simulation.observer = observers.count > 1 ? ObserverFanout(observers) : observers.first
+            let report = try simulation.run()
+            do {
+                try checker?.verify(report: report)
+            } catch let violation as InvariantViolation {
+                throw violation.asError
+            }
+            if let checker { checkSummaries.append(checker.summary) }
+            return report
         }
 
-        let report = try simulate(policies)
+        let report = try simulate(policies, recordsTimeline: true)
+        if let timeline { try writeTimeline(timeline, json: timelinePath, svg: svgPath, explicitPasses: explicitPasses) }
         var baseline: Report?
         if let set = args.value("baseline") {
             do {
@@ -168,6 +217,32 @@ public enum RunCommand {
         } else {
             out += ReportFormatter.text(report, hardware: hardware)
             if let baseline { out += ReportFormatter.speedupText(report, baseline: baseline, set: args.value("baseline")!) }
+            if !checkSummaries.isEmpty {
+                out += "\n"
+                for (i, summary) in checkSummaries.enumerated() { out += (checkSummaries.count > 1 ? (i == 0 ? "run: " : "baseline: ") : "") + summary + "\n" }
+            }
         }
+    }
+
+    /// Writes the recorded timeline's files, each through a temporary file and a rename; says on stderr what was left out.
+    static func writeTimeline(_ timeline: TimelineRecorder, json: String?, svg: String?, explicitPasses: PassRange?) throws {
+        guard let recorded = timeline.recordedPasses else {
+            throw MoESimError(field: "--timeline-passes", "the run has \(timeline.passesSeen) passes (0..\(timeline.passesSeen - 1)); none is in \(timeline.range)",
+                              hint: "choose passes the trace has")
+        }
+        if let note = truncationNote(timeline) { FileHandle.standardError.write(Data(("note: " + note + "\n").utf8)) }
+        if let json { try AtomicOutput.writeFile(json, contents: ChromeTrace.render(timeline)) }
+        if let svg {
+            // Without an explicit range, the SVG shows the first few recorded passes: more would not be readable.
+            let last = explicitPasses == nil ? min(recorded.last, recorded.first + PassRange.defaultSVG.count - 1)
+                : min(recorded.last, recorded.first + PassRange.maximumSVGPasses - 1)
+            try AtomicOutput.writeFile(svg, contents: TimelineSVG.render(timeline, passes: PassRange(first: recorded.first, last: last)))
+        }
+    }
+
+    /// Nil when the timeline holds every pass of the run.
+    static func truncationNote(_ timeline: TimelineRecorder) -> String? {
+        guard let recorded = timeline.recordedPasses, recorded.count < timeline.passesSeen else { return nil }
+        return "the timeline records passes \(recorded) of the run's \(timeline.passesSeen) (0..\(timeline.passesSeen - 1)); choose others with --timeline-passes A..B"
     }
 }

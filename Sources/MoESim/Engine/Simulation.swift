@@ -13,6 +13,9 @@ import Foundation
 /// picks experts, the cache is consulted (hits, prefetch hits, misses that evict and load on demand) and the
 /// prefetcher may issue speculative loads; then shared experts and the routed experts run, resident ones first,
 /// the rest in the order their weights arrive. Loads overlap with whatever compute precedes their use.
+///
+/// An `observer` (`SimulationObserver`) sees every compute slice, stall, transfer and cache decision as it happens
+/// (the `--timeline` recorder, the `--check` invariant checker); without one each hook costs a nil test.
 public final class Simulation: PrefetchContext {
     public let config: SimulationConfig
     public let costs: CostModel
@@ -76,6 +79,12 @@ public final class Simulation: PrefetchContext {
     var stagingBuffersInUse = 0
     let stagingReleasePending: FixedArray<UInt32>
     static let noPendingRelease = UInt32.max
+    /// Routed at the current layer and not computed yet.
+    let awaitingCompute: FixedArray<Bool>
+    /// A staged expert that took the cache slot of one the current layer has still to run keeps its staging buffer
+    /// until that one has run: the slot's weights are needed until then (`arrived`: its transfer has landed). A staged
+    /// expert the cache declines keeps its buffer until it has run itself (`victim` = `key`).
+    var deferredStagingReleases: [(victim: Int32, key: Int32, arrived: Bool)] = []
 
     // Scratch reused by every layer of every pass.
     let jobDone: FixedArray<Bool>
@@ -88,6 +97,9 @@ public final class Simulation: PrefetchContext {
     var issuedPreviousLayer: [(key: Int32, generation: UInt32)] = []
     /// Accesses made so far: the index of the next one (shared with the look-ahead stream).
     var accessTime = 0
+
+    /// Watches the run (`--timeline`, `--check`); set before `run()`. Nil costs one test per hook.
+    public var observer: SimulationObserver?
 
     // Metrics.
     var metrics = RunMetrics()
@@ -181,6 +193,7 @@ public final class Simulation: PrefetchContext {
         holdsLoadBuffer = FixedArray(repeating: false, count: keys)
         loadGeneration = FixedArray(repeating: 0, count: keys)
         stagingReleasePending = FixedArray(repeating: Simulation.noPendingRelease, count: keys)
+        awaitingCompute = FixedArray(repeating: false, count: keys)
         jobDone = FixedArray(repeating: false, count: experts)
         metrics.prepare(layers: layers)
     }
@@ -229,6 +242,11 @@ public final class Simulation: PrefetchContext {
         passIndex += 1
         issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
+        if let observer {
+            let id = pass.request < requests.count ? requests[pass.request].id : "#\(pass.request)"
+            observer.observe(.passStarted(PassStart(pass: passIndex, request: pass.request, requestID: id, phase: pass.phase,
+                                                    tokens: pass.tokenCount, time: passStart)))
+        }
         try trackKVCache(pass, requests: requests)
 
         var gpuFree = passStart
@@ -250,10 +268,21 @@ public final class Simulation: PrefetchContext {
             return costs.attentionSeconds(queryTokens: n, attendedPositions: attended, kvTokensRead: kvRead)
         }
         for layer in 0..<denseLayers {
-            gpuFree += attention(layer) + costs.denseFFNSeconds(tokens: n)
+            let attentionSeconds = attention(layer)
+            let ffnSeconds = costs.denseFFNSeconds(tokens: n)
+            if let observer {
+                observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: -1 - layer, tokens: n)))
+                observer.observe(.compute(GPUWork(kind: .denseFFN, start: gpuFree + attentionSeconds, end: gpuFree + attentionSeconds + ffnSeconds,
+                                                  layer: -1 - layer, tokens: n)))
+            }
+            gpuFree += attentionSeconds + ffnSeconds
         }
         for layer in 0..<layers {
-            gpuFree += attention(denseLayers + layer)
+            let attentionSeconds = attention(denseLayers + layer)
+            if let observer {
+                observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: layer, tokens: n)))
+            }
+            gpuFree += attentionSeconds
             advance(to: gpuFree)
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
@@ -264,15 +293,24 @@ public final class Simulation: PrefetchContext {
                 if waitsForPreviousPrefetch && !issuedPreviousLayer.isEmpty { gpuFree = waitForPreviousPrefetches(from: gpuFree) }
                 prefetcher.afterRouting(layer: layer, context: self)
             }
-            gpuFree += costs.sharedExpertsSeconds(tokens: n)
+            let sharedSeconds = costs.sharedExpertsSeconds(tokens: n)
+            if let observer, sharedSeconds > 0 {
+                observer.observe(.compute(GPUWork(kind: .sharedExperts, start: gpuFree, end: gpuFree + sharedSeconds, layer: layer, tokens: n)))
+            }
+            gpuFree += sharedSeconds
             gpuFree = computeExperts(jobs: jobs, layer: layer, from: gpuFree)
             router.clear(jobs)
             if speculates && !insertsPrefetches { discardUnusedPrefetches() }
         }
         let logitTokens = pass.phase == .decode ? n : 1
-        gpuFree += costs.passOverheadSeconds(logitTokens: logitTokens)
+        let overheadSeconds = costs.passOverheadSeconds(logitTokens: logitTokens)
+        if let observer {
+            observer.observe(.compute(GPUWork(kind: .passOverhead, start: gpuFree, end: gpuFree + overheadSeconds, layer: -1, tokens: logitTokens)))
+        }
+        gpuFree += overheadSeconds
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
+        observer?.observe(.passEnded(pass: passIndex, start: passStart, end: gpuFree))
     }
 
     /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
@@ -281,9 +319,11 @@ public final class Simulation: PrefetchContext {
         let group = cache.group(ofLayer: layer)
         let context = AccessContext(time: accessTime)
         accessTime += 1
+        awaitingCompute[key] = true
         if group.contains(key) {
             group.touch(key, context: context)
             metrics.recordAccess(layer: layer, hit: true)
+            observer?.observe(.access(layer: layer, expert: expert, outcome: .hit, time: now))
             if insertsPrefetches && prefetchedUnused[key] {
                 prefetchedUnused[key] = false
                 metrics.recordPrefetchUse(layer: layer, staged: false, late: false)
@@ -292,6 +332,7 @@ public final class Simulation: PrefetchContext {
         }
         metrics.recordAccess(layer: layer, hit: false)
         if inPrefetchBuffer[key] {
+            observer?.observe(.access(layer: layer, expert: expert, outcome: .staged, time: now))
             inPrefetchBuffer[key] = false
             if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
             let late = partArrival[key * parts + parts - 1] > now
@@ -301,10 +342,16 @@ public final class Simulation: PrefetchContext {
                 accountContention(h2d)
                 if h2d.promote(key: Int32(key), generation: loadGeneration[key]) { preemptIfNeeded(h2d, index: 0) }
             }
-            releaseStagingBuffer(key)
-            admit(key, group: group, context: context)
+            let admission = admit(key, group: group, context: context)
+            if admission == .bypassed {
+                // Not cached: it runs from its staging buffer, which it keeps until then.
+                deferredStagingReleases.append((Int32(key), Int32(key), false))
+            } else if !defersStagingRelease(of: key, after: admission, arrived: false) {
+                releaseStagingBuffer(key)
+            }
             return
         }
+        observer?.observe(.access(layer: layer, expert: expert, outcome: .miss, time: now))
         admit(key, group: group, context: context)
         metrics.onDemandLoads += 1
         for p in 0..<parts { partArrival[key * parts + p] = .infinity }
@@ -319,6 +366,13 @@ public final class Simulation: PrefetchContext {
 
     @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) -> Admission {
         let admission = group.insert(key, context: context)
+        if let observer {
+            if case let .admitted(evicted) = admission {
+                observer.observe(.cacheInserted(key: key, evicted: evicted, time: now))
+            } else {
+                observer.observe(.cacheBypassed(key: key, time: now))
+            }
+        }
         if case let .admitted(evicted?) = admission {
             // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
             if insertsPrefetches { prefetchedUnused[evicted] = false }
@@ -329,6 +383,7 @@ public final class Simulation: PrefetchContext {
 
     func load(_ key: Int, cause: TransferCause) {
         loadGeneration[key] &+= 1
+        observer?.observe(.loadIssued(key: key, cause: cause, generation: loadGeneration[key], time: now))
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
@@ -336,8 +391,32 @@ public final class Simulation: PrefetchContext {
         }
     }
 
+    /// Whether `key`'s admission evicted an expert the current layer has still to run from its slot; if so, `key`
+    /// keeps its staging buffer until that expert has run (then `releaseDeferredStaging`). An evicted expert that
+    /// came by an on-demand load is still in its load buffer and needs nothing kept.
+    func defersStagingRelease(of key: Int, after admission: Admission, arrived: Bool) -> Bool {
+        guard case let .admitted(evicted?) = admission, awaitingCompute[evicted], !holdsLoadBuffer[evicted] else { return false }
+        deferredStagingReleases.append((Int32(evicted), Int32(key), arrived))
+        return true
+    }
+
+    /// `victim` has run: staging buffers kept for its slot are given back.
+    func releaseDeferredStaging(after victim: Int) {
+        deferredStagingReleases.removeAll { entry in
+            guard Int(entry.victim) == victim else { return false }
+            if entry.arrived {
+                stagingBuffersInUse -= 1
+                observer?.observe(.stagingBufferReleased(key: Int(entry.key), time: now))
+            } else {
+                releaseStagingBuffer(Int(entry.key))
+            }
+            return true
+        }
+    }
+
     /// Gives a prefetch staging buffer back now if its expert has landed, else when it lands.
     func releaseStagingBuffer(_ key: Int) {
+        observer?.observe(.stagingBufferReleased(key: key, time: now))
         if partArrival[key * parts + parts - 1] <= now {
             stagingBuffersInUse -= 1
         } else {
@@ -379,11 +458,20 @@ public final class Simulation: PrefetchContext {
                 }
                 let ready = max(gpuFree, partArrival[index])
                 metrics.gpuStallSeconds += ready - gpuFree
-                gpuFree = ready + costs.expertPartSeconds(tokens: tokens, part: p)
+                let computeSeconds = costs.expertPartSeconds(tokens: tokens, part: p)
+                if let observer {
+                    if ready > gpuFree { observer.observe(.stall(start: gpuFree, end: ready, layer: layer, expert: e, cause: .weights)) }
+                    observer.observe(.compute(GPUWork(kind: .expert, start: ready, end: ready + computeSeconds, layer: layer, expert: e,
+                                                      part: p, tokens: tokens)))
+                }
+                gpuFree = ready + computeSeconds
             }
             jobDone[pick] = true
             remaining -= 1
+            awaitingCompute[key] = false
+            if !deferredStagingReleases.isEmpty { releaseDeferredStaging(after: key) }
             if holdsLoadBuffer[key] {
+                observer?.observe(.loadBufferReleased(key: key, time: gpuFree))
                 holdsLoadBuffer[key] = false
                 events.schedule(at: gpuFree, kind: .bufferReleased, channel: -1)
             }
@@ -398,6 +486,7 @@ public final class Simulation: PrefetchContext {
             let key = Int(k)
             guard prefetchTargetStep[key] <= currentStep else { return false }
             inPrefetchBuffer[key] = false
+            observer?.observe(.prefetchDropped(key: key, time: now))
             dropStaged(key)
             return true
         }
@@ -409,12 +498,14 @@ public final class Simulation: PrefetchContext {
         if cancelsDroppedPrefetches {
             let generation = loadGeneration[key]
             let removed = h2d.cancelQueued { $0.key == Int32(key) && $0.generation == generation && $0.cause == .prefetch && !$0.toHost }
+            if let observer { for t in removed { observer.observe(.transferCancelled(transfer: t, time: now)) } }
             if !removed.isEmpty {
                 metrics.recordPrefetchCancelled(layer: key / experts, bytes: Double(removed.reduce(0) { $0 + $1.bytes }))
             }
             // Parts start in order, so when the last one was cancelled nothing more will land for this load.
             if removed.contains(where: { Int($0.part) == parts - 1 }) {
                 stagingBuffersInUse -= 1
+                observer?.observe(.stagingBufferReleased(key: key, time: now))
                 loadGeneration[key] &+= 1
                 for p in 0..<parts { partArrival[key * parts + p] = 0 }
                 return
@@ -434,6 +525,9 @@ public final class Simulation: PrefetchContext {
         }
         metrics.gpuStallSeconds += ready - start
         metrics.prefetchWaitSeconds += ready - start
+        if let observer, ready > start {
+            observer.observe(.stall(start: start, end: ready, layer: currentStep - passIndex * layers, expert: -1, cause: .previousPrefetches))
+        }
         return ready
     }
 
@@ -441,9 +535,11 @@ public final class Simulation: PrefetchContext {
     func insertArrivedPrefetch(_ key: Int) {
         inPrefetchBuffer[key] = false
         if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
-        stagingBuffersInUse -= 1
-        if case .admitted = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime)) {
-            prefetchedUnused[key] = true
+        let admission = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime))
+        if case .admitted = admission { prefetchedUnused[key] = true }
+        if !defersStagingRelease(of: key, after: admission, arrived: true) {
+            stagingBuffersInUse -= 1
+            observer?.observe(.stagingBufferReleased(key: key, time: now))
         }
     }
 
@@ -471,6 +567,7 @@ public final class Simulation: PrefetchContext {
 
     func processNextEvent() {
         guard let event = events.pop() else { return }
+        observer?.observe(.eventProcessed(due: event.time, clock: now))
         if event.time > now { now = event.time }
         if event.kind == .bufferReleased {
             loadBuffersInUse -= 1
@@ -493,6 +590,7 @@ public final class Simulation: PrefetchContext {
         if preempts && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
         if speculates { accountContention(channel) }
         let transfer = channel.finish()
+        observer?.observe(.transferEnded(channel: index, transfer: transfer, time: event.time, bytesMoved: transfer.bytes, preempted: false))
         let key = Int(transfer.key)
         if !transfer.toHost && transfer.generation == loadGeneration[key] {
             partArrival[key * parts + Int(transfer.part)] = event.time
@@ -523,7 +621,14 @@ public final class Simulation: PrefetchContext {
     func preemptIfNeeded(_ channel: TransferChannel, index: Int) {
         guard preempts, channel.shouldPreempt else { return }
         accountContention(channel)
+        let suspended = channel.active!
+        let bytesBefore = channel.bytes(suspended.cause)
         if channel.preempt(at: now) {
+            if let observer {
+                // The channel takes back the bytes it will move again when the rest resumes.
+                let remaining = Int((bytesBefore - channel.bytes(suspended.cause)).rounded())
+                observer.observe(.transferEnded(channel: index, transfer: suspended, time: now, bytesMoved: suspended.bytes - remaining, preempted: true))
+            }
             metrics.preemptions += 1
             startNext(on: channel, index: index)
         }
@@ -539,6 +644,7 @@ public final class Simulation: PrefetchContext {
         if !transfer.toHost, let slower = h2dBytesPerSecondDuringD2H, d2h !== h2d, !d2h.isIdle { rate = slower }
         let seconds = transferSetupSeconds + Double(transfer.bytes) / rate
         channel.begin(transfer, at: now, seconds: seconds, setup: transferSetupSeconds, bytesPerSecond: rate)
+        observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: now + seconds))
         events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
     }
 

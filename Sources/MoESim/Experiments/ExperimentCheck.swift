@@ -25,10 +25,14 @@ public enum ExperimentCheck {
         (experimentsDirectory.hasSuffix("/") ? experimentsDirectory : experimentsDirectory + "/") + "\(expectedFolder)/\(name).json"
     }
 
-    /// Runs the spec's check variant and returns its results.
+    /// Runs the spec's check variant (with `sim run --check`) and returns its results.
     public static func runVariant(_ spec: ExperimentSpec, sharedDirectory: String, jobs: Int,
                                   progress: ((Int) -> ExperimentProgress)? = nil) throws -> ExperimentResults {
-        let plan = ExperimentPlan(spec: try spec.checkSpec(), sharedDirectory: sharedDirectory)
+        var plan = ExperimentPlan(spec: try spec.checkSpec(), sharedDirectory: sharedDirectory)
+        // Simulation runs also check the engine's invariants: a violation fails the run, naming it.
+        if plan.spec.command.first == "run" {
+            for i in plan.runs.indices { plan.runs[i].arguments.append("--check") }
+        }
         let outcomes = try ExperimentRunner.run(plan: plan, indices: Array(plan.runs.indices), jobs: jobs, progress: progress?(plan.runs.count))
         return try ExperimentResults(plan: plan, outcomes: outcomes)
     }
