@@ -186,11 +186,12 @@ struct InvariantTests {
 
     // MARK: Every shipped system
 
-    static let systems = ["adapmoe", "adapmoe-cache-only", "adapmoe-gating-only", "adapmoe-prefetch-only", "mixtral-offloading",
-                          "mixtral-offloading-lru-only", "mixtral-offloading-no-lru", "oracle", "pregated"]
+    /// Every shipped preset, read from the catalog, so a new one is checked without editing this list.
+    static let systems = ((try? SystemCatalog.presets()) ?? []).map(\.name).sorted()
 
-    @Test func theSystemListIsComplete() throws {
-        #expect(Set(try SystemCatalog.presets().map(\.name)) == Set(InvariantTests.systems))
+    @Test func theSystemListIsRead() throws {
+        #expect(InvariantTests.systems.count == (try SystemCatalog.presets()).count)
+        #expect(InvariantTests.systems.contains("adapmoe") && InvariantTests.systems.contains("mixtral-offloading"))
     }
 
     /// Each preset on a 64-token prompt and 8 decode tokens of the bundled synthetic trace, on a PCIe device where it
