@@ -85,6 +85,9 @@ public let prefetchPolicies = NamedRegistry<PrefetchFactory>(option: "--prefetch
     .init(name: "mixtral-offloading", summary: NextLayerGatePrefetch.mixtralOffloadingSummary) {
         try NextLayerGatePrefetch(setup: $0, variant: .mixtralOffloading)
     },
+    .init(name: "promoe", summary: NextLayerGatePrefetch.promoeSummary) { try NextLayerGatePrefetch(setup: $0, variant: .promoe) },
+    .init(name: "moe-infinity", summary: MoEInfinityPrefetch.summary) { try MoEInfinityPrefetch(setup: $0) },
+    .init(name: "edgemoe", summary: EdgeMoEPrefetch.summary) { try EdgeMoEPrefetch(setup: $0) },
     .init(name: "oracle-next-layer", summary: OracleNextLayerPrefetch.summary) { try OracleNextLayerPrefetch(setup: $0) },
     .init(name: "oracle", summary: OraclePrefetch.summary) { try OraclePrefetch(setup: $0) },
 ])
