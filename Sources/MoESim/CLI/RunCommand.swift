@@ -56,8 +56,8 @@ public enum RunCommand {
       per layer, useful and wasted bytes, late prefetches and the time on-demand loads waited behind speculation.
       Presets: AdapMoE released code = next-layer-gate; AdapMoE paper = next-layer-gate:depth=3,issue=all;
       mixtral-offloading = mixtral-offloading (= next-layer-gate:issue=all,admit=cache,wait=off);
-      ProMoE-like = next-layer-gate:issue=all,link=low-priority,wait=off (with --runtime tuned, whose per-matrix
-      transfers make it yield chunk by chunk as ProMoE's queue does; link=preempt cuts a transfer mid-chunk).
+      ProMoE = promoe (= next-layer-gate:stride=2,top=TOP_K,issue=all,link=preempt,admit=cache,wait=off,prefill;
+      with --runtime tuned, whose per-matrix transfers are ProMoE's chunks); also moe-infinity and edgemoe.
 
     AdapMoE cache allocation (--cache, per-layer LRU; papers.md §1.3.C; `sim cache allocate` prints the table):
       adapmoe-dp:total=N             N experts divided among layers by AdapMoE's DP with the model's published a_l, r_l
