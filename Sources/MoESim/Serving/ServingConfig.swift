@@ -1,0 +1,80 @@
+/// Everything one serving run is made of, apart from its requests and routing.
+public struct ServingConfig {
+    public var model: ModelSpec
+    public var hardware: HardwareProfile
+    public var quantization: Quantization
+    public var runtime: RuntimeProfile
+    public var tasks: ServingTaskSet
+    public var gpus = 4
+    public var parallelism = ServingCostModel.Parallelism.expert
+    /// `ServingPolicies.names`.
+    public var policy = "all-resident"
+    /// `fcfs` or `emoe`.
+    public var scheduler = "fcfs"
+    /// eMoE, random and MoE-Infinity: share of experts kept on the devices.
+    public var expertsLoadedFraction = 0.6
+    /// eMoE's p (and how often the random baseline redraws).
+    public var period = EMoEConstants.period.value
+    public var predictor = "noisy-oracle"
+    /// nil: eMoE's measured per-call time for the variant (papers.md §2.4.3).
+    public var predictorCallSeconds: Double?
+    /// false: eMoE without the sensitivity rule (every task sensitive at every layer; papers.md §2.5 Fig. 13).
+    public var taskAware = true
+    /// Tmax: tokens one iteration may process (decode tokens plus prompt chunks).
+    public var tokenBudget = ServingConfig.defaultTokenBudget.value
+    /// nil: the devices' memory less the runtime's reserve on each.
+    public var memoryCapBytes: Double?
+    public var attentionMemory = ServingMemoryModel.AttentionMemory.flash
+    /// KV cache reserved per admitted request: its prompt plus this many generated tokens.
+    public var kvReserveOutputTokens = 1000
+    /// c of Eq. 3; nil: measured online (busy seconds per processed token so far).
+    public var secondsPerToken: Double?
+    public var seed: UInt64 = 1
+
+    public static let defaultTokenBudget = Sourced(4096, source: "estimate: a DeepSpeed-FastGen-like per-iteration token budget; eMoE does not state its Tmax (papers.md §2.6)", unconfirmed: true)
+
+    public init(model: ModelSpec, hardware: HardwareProfile, quantization: Quantization, runtime: RuntimeProfile, tasks: ServingTaskSet) {
+        self.model = model
+        self.hardware = hardware
+        self.quantization = quantization
+        self.runtime = runtime
+        self.tasks = tasks
+    }
+}
+
+/// `--policy` names: how experts get onto the devices.
+public enum ServingPolicies {
+    public static let entries: [(name: String, summary: String)] = [
+        ("all-resident", "every expert on the devices (DeepSpeed-FastGen / vLLM; eMoE's Baseline)"),
+        ("on-demand", "nothing cached: each layer loads the experts it needs and drops them after (eMoE's dynamic loading)"),
+        ("emoe-a", "eMoE: predictor every --period requests from the previous request's routing, Eq. 2 top-L per layer, misses rerouted"),
+        ("emoe-l", "eMoE layer by layer: layer i predicted from layer i-1 of the same request (costlier calls)"),
+        ("emoe-e", "eMoE-A invoked for every request (the paper's ablation)"),
+        ("random", "L random experts per layer, redrawn every --period requests; misses go to a random resident expert"),
+        ("moe-infinity", "activation-matrix prefetch into an LFU expert cache of --experts-loaded; misses load on demand"),
+        ("pre-gated", "no cache; each layer's experts fetched exactly one layer ahead (Pre-gated MoE as a next-layer oracle)"),
+    ]
+    public static var names: [String] { entries.map(\.name) }
+
+    public static func make(_ config: ServingConfig) throws -> ExpertLoadingPolicy {
+        let m = config.model
+        let budget = { try ExpertBudget.perLayer(fraction: config.expertsLoadedFraction, layers: m.moeLayers, experts: m.experts) }
+        switch config.policy.lowercased() {
+        case "all-resident": return AllResidentLoader()
+        case "on-demand": return OnDemandLoader(nextLayer: false)
+        case "pre-gated": return OnDemandLoader(nextLayer: true)
+        case "random": return try RandomLoader(budget: budget(), period: config.period, seed: config.seed)
+        case "moe-infinity": return MoEInfinityLoader(capacity: try budget().reduce(0, +))
+        case let name:
+            guard let variant = EMoEVariant(rawValue: name) else {
+                let suggestion = NameMatching.closest(to: name, among: names)
+                throw MoESimError(field: "--policy", "unknown policy '\(config.policy)'",
+                                  hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(names.joined(separator: ", "))")
+            }
+            let predictor = try ExpertPredictorSpec.make(config.predictor, layers: m.moeLayers, experts: m.experts, seed: config.seed)
+            let call = config.predictorCallSeconds ?? EMoEConstants.callSeconds(variant).value
+            guard call.isFinite, call >= 0 else { throw MoESimError(field: "--predictor-cost", "expected seconds >= 0, found \(call)") }
+            return try EMoELoader(variant: variant, period: config.period, predictor: predictor, callSeconds: call, budget: budget(), taskAware: config.taskAware)
+        }
+    }
+}
