@@ -23,6 +23,7 @@ public enum ServeCommand {
         OptionSpec("trace-task", value: "TASK", "with --trace: treat every recorded request as this task of the set"),
         OptionSpec("profile", value: "NAME|FILE", "synthetic routing profile for tasks without a trace (`sim trace synth --help`)", default: "mixtral-8x7b-humaneval"),
         OptionSpec("task-divergence", value: "X", "how differently tasks pick experts: per-layer rank swap probability", default: "0.5"),
+        OptionSpec("system", value: "NAME", "a serving system as policy + scheduler: \(ServingSystems.entries.map(\.name).joined(separator: ", ")); --policy / --scheduler override it"),
         OptionSpec("policy", value: "NAME", "expert loading: \(ServingPolicies.names.joined(separator: ", "))", default: "all-resident"),
         OptionSpec("scheduler", value: "fcfs|emoe", "admission: first come first served, or eMoE's Algorithm 1", default: "fcfs"),
         OptionSpec("experts-loaded", value: "X", "eMoE / random / moe-infinity: fraction of experts kept on the devices", default: "0.6"),
@@ -69,6 +70,9 @@ public enum ServeCommand {
         nothing of their own. A token whose expert is absent is rerouted to the highest-ranked resident expert,
         never loaded: the rerouted fraction per task (overall and on sensitive layers) is the quality proxy.
 
+    Systems (--system):
+    \(ServingSystems.entries.map { "  " + $0.name.padding(toLength: 20, withPad: " ", startingAt: 0) + "--policy \($0.policy) --scheduler \($0.scheduler): " + $0.summary }.joined(separator: "\n"))
+
     Options:
     \(ArgumentParser.help(options))
     Memory: weights + resident experts + the eMoE predictor (0.108B params) + KV cache + activations, summed over the
@@ -78,7 +82,7 @@ public enum ServeCommand {
 
     Examples:
       sim serve                                                   all-resident + FCFS, 200 requests at 1 req/s
-      sim serve --policy emoe-a --scheduler emoe --rate 2         eMoE at 60 % of experts loaded
+      sim serve --system emoe --rate 2                            eMoE (emoe-a + Algorithm 1) at 60 % of experts loaded
       sim serve --policy emoe-a --experts-loaded 0.4 --predictor oracle --label-noise 0.2 --json
       sim serve --policy on-demand --requests 20                  eMoE's dynamic-loading motivation baseline
       sim serve --trace ../shared/traces/mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl --trace-task COMP --requests 50
@@ -113,8 +117,9 @@ public enum ServeCommand {
             throw MoESimError(field: "--parallelism", "expected expert or tensor, found '\(args.value("parallelism")!)'")
         }
         config.parallelism = parallelism
-        config.policy = args.value("policy") ?? "all-resident"
-        config.scheduler = args.value("scheduler") ?? "fcfs"
+        let system = try args.value("system").map(ServingSystems.resolve)
+        config.policy = args.value("policy") ?? system?.policy ?? "all-resident"
+        config.scheduler = args.value("scheduler") ?? system?.scheduler ?? "fcfs"
         config.expertsLoadedFraction = try double(args, "experts-loaded", default: 0.6)
         config.period = try args.int("period", default: EMoEConstants.period.value, minimum: 1)
         config.predictor = args.value("predictor") ?? "noisy-oracle"

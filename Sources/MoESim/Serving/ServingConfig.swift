@@ -78,3 +78,21 @@ public enum ServingPolicies {
         }
     }
 }
+
+/// `sim serve --system NAME`: a published serving system as a policy and a scheduler (explicit options override).
+public enum ServingSystems {
+    public static let entries: [(name: String, policy: String, scheduler: String, summary: String)] = [
+        ("deepspeed-fastgen", "all-resident", "fcfs", "all experts resident, first come first served (eMoE's DeepSpeed-FastGen baseline)"),
+        ("emoe", "emoe-a", "emoe", "eMoE: eMoE-A loading with its task-aware scheduler (Algorithm 1)"),
+        ("emoe-fcfs", "emoe-a", "fcfs", "eMoE-A loading with first come first served (the scheduler's contribution, which the paper does not isolate)"),
+    ]
+
+    public static func resolve(_ name: String) throws -> (policy: String, scheduler: String) {
+        guard let entry = entries.first(where: { $0.name == name.lowercased() }) else {
+            let suggestion = NameMatching.closest(to: name, among: entries.map(\.name))
+            throw MoESimError(field: "--system", "unknown serving system '\(name)'",
+                              hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(entries.map(\.name).joined(separator: ", "))")
+        }
+        return (entry.policy, entry.scheduler)
+    }
+}

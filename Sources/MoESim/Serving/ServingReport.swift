@@ -117,8 +117,10 @@ public struct ServingReport: Codable, Sendable {
         public var allResidentMaxPromptTokens: Int
         /// eMoE's comparison (Figs. 17-18): the memory all-resident uses at the reference batch / prompt, and the
         /// largest batch / prompt this policy serves within that much memory.
+        public var bytesAtReferenceBatch: Double
         public var allResidentBytesAtReferenceBatch: Double
         public var batchAtAllResidentMemory: Int
+        public var bytesAtReferencePrompt: Double
         public var allResidentBytesAtReferencePrompt: Double
         public var promptAtAllResidentMemory: Int
         public var batchGainAtAllResidentMemory: Double
@@ -241,7 +243,9 @@ extension ServingReport {
                                allResidentMaxBatch: allResidentModel.maxBatch(residentExperts: all, promptTokens: rp, outputTokens: ro, limit: memory.capacityBytes),
                                maxPromptTokens: memory.maxPromptTokens(residentExperts: steadyExperts, outputTokens: ro, limit: memory.capacityBytes),
                                allResidentMaxPromptTokens: allResidentModel.maxPromptTokens(residentExperts: all, outputTokens: ro, limit: memory.capacityBytes),
+                               bytesAtReferenceBatch: memory.memoryBytes(residentExperts: steadyExperts, batch: rb, promptTokens: rp, outputTokens: ro),
                                allResidentBytesAtReferenceBatch: allAtBatch, batchAtAllResidentMemory: batchAtAll,
+                               bytesAtReferencePrompt: memory.memoryBytes(residentExperts: steadyExperts, batch: 1, promptTokens: rp, outputTokens: ro),
                                allResidentBytesAtReferencePrompt: allAtPrompt, promptAtAllResidentMemory: promptAtAll,
                                batchGainAtAllResidentMemory: Double(batchAtAll) / Double(rb), promptGainAtAllResidentMemory: Double(promptAtAll) / Double(rp)),
             experts: Experts(loads: loop.state.residency.loads, loadedBytes: Double(loop.state.residency.loads) * memory.expertBytes,
