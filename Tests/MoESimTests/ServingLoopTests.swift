@@ -156,6 +156,38 @@ struct ServingLoopTests {
         }
     }
 
+    /// MoE-Infinity: an LFU expert cache of 50 % (4 experts). r0 fills it on demand (4 loads, its prefill); r1, predicted
+    /// from r0's stored activation matrix, finds its experts resident (no further load); r2 needs the other four and
+    /// must evict to load them.
+    @Test func moeInfinityCachesWithinItsCapacity() throws {
+        var config = try ServingToy.config(policy: "moe-infinity")
+        config.expertsLoadedFraction = 0.5
+        let requests = (0..<3).map { ServingToy.request($0, at: Double($0)) }
+        let loop = try ServingLoop(config: config, requests: requests, routing: FixedRouting([[0, 1, 2, 3], [0, 1, 2, 3], [2, 3, 0, 1]]))
+        let m = try loop.run()
+        #expect(m.completed == 3)
+        #expect(loop.state.residency.count <= 4)
+        // r0 and r1 cost 4 loads in all; r2 needs 4 experts that are not resident.
+        #expect(loop.state.residency.loads >= 8)
+        #expect(m.perTask[0].rerouted == 0)
+    }
+
+    /// Random selection keeps L random experts per layer, reroutes misses to random resident ones and loads nothing
+    /// until it redraws (every p requests).
+    @Test func randomSelectionReroutesWithoutLoading() throws {
+        var config = try ServingToy.config(policy: "random")
+        config.expertsLoadedFraction = 0.5
+        config.period = 10
+        let loop = try ServingLoop(config: config, requests: (0..<3).map { ServingToy.request($0, at: Double($0)) }, routing: FixedRouting([ServingLoopTests.routeA]))
+        let m = try loop.run()
+        #expect(loop.state.residency.loads == 0)
+        #expect(loop.state.residency.perLayer == [2, 2])
+        // Every choice lands on a resident expert: the rerouted ones are exactly the choices outside the drawn set.
+        let drawn = (loop.policy as! RandomLoader).residentLists
+        let outside = Set(drawn[0]).symmetricDifference([0, 1]).count / 2 + Set(drawn[1]).symmetricDifference([2, 3]).count / 2
+        #expect(m.perTask[0].rerouted == 3 * 3 * outside)
+    }
+
     /// Continuous batching: two requests arriving together share passes; the budget chunks a long prompt.
     @Test func batchingAndChunkedPrefill() throws {
         var config = try ServingToy.config()

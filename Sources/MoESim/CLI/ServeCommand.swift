@@ -170,7 +170,10 @@ public enum ServeCommand {
             requests = try RequestStream.generate(workload, tasks: tasks)
             notes.append("routing is synthetic (no per-task recorded trace); task divergence \(divergence) is an estimate")
         }
-        let mix = workload.mix ?? TaskMix(probabilities: tasks.tasks.map(\.share.value))
+        // A replayed trace's tasks are what its requests say (or --trace-task), not the mix.
+        let mix = args.value("trace") != nil
+            ? TaskMix(probabilities: tasks.tasks.indices.map { t in Double(requests.filter { $0.task == t }.count) })
+            : workload.mix ?? TaskMix(probabilities: tasks.tasks.map(\.share.value))
         let loop = try ServingLoop(config: config, requests: requests, routing: routing)
         _ = try loop.run()
         let used = Set(requests.map(\.task))

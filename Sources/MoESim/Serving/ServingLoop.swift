@@ -179,11 +179,14 @@ public final class ServingLoop {
                     eventSinceSchedule = true
                     if before != waiting.count { continue }
                 }
-                guard nextArrival < requests.count else {
-                    if waiting.isEmpty { break }
+                if nextArrival < requests.count {
+                    now = max(now, requests[nextArrival].arrivalSeconds)
                     continue
                 }
-                now = max(now, requests[nextArrival].arrivalSeconds)
+                // Nothing runs, nothing will arrive and the scheduler admitted nothing that fits: those requests can
+                // never be served (a safeguard; admitting when nothing runs normally prevents it).
+                metrics.rejected += waiting.count
+                waiting.removeAll()
                 continue
             }
             now += stall
