@@ -123,6 +123,27 @@ struct ExperimentTests {
         #expect(json.description.contains("field 'command[1]': leave out --json"))
     }
 
+    @Test func anAbsentPathUsesTheMetricsDefaultOnlyWhenGiven() throws {
+        let workspace = Workspace()
+        workspace.spec()
+        let text = """
+        {"name": "toy", "description": "toy", "command": ["run"], "base": {\(workspace.baseMembers)},
+         "axes": [{"option": "cache", "values": ["lru-per-layer:2"]}],
+         "metrics": [{"name": "hits", "path": "cache.hits", "kind": "count"},
+                     {"name": "proxy", "path": "gating.estimatedLossIncreaseProxy", "kind": "ratio", "absent": 0}],
+         "tables": [{"title": "t", "metrics": ["hits", "proxy"]}],
+         "plots": [{"type": "bar", "file": "p.svg", "title": "t", "x": "cache", "y": "hits", "xLabel": "x", "yLabel": "y"}]}
+        """
+        try text.write(toFile: workspace.specPath, atomically: true, encoding: .utf8)
+        let out = workspace.path("out-absent")
+        let r = workspace.sim(["run", "toy", "--out", out])
+        #expect(r.code == 0, "\(r.err)")
+        let csv = try String(contentsOfFile: out + "/results.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n")[1].contains(",lru-per-layer:2,4,0,sim run"), "\(csv)")
+        let misplaced = try #require(ExperimentTests.decode(#"{"name": "bad", "description": "d", "command": ["run"], "baseline": {"cache": "none"}, "metrics": [{"name": "m", "path": "x", "kind": "time"}, {"name": "s", "speedupOf": "m", "absent": 1}]}"#))
+        #expect(misplaced.description.contains("field 'metrics[1].absent': only a 'path' metric"))
+    }
+
     // MARK: - Expansion and sharding
 
     @Test func axesExpandAsNestedLoopsFirstAxisOutermost() throws {

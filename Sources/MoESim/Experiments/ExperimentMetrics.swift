@@ -65,6 +65,7 @@ enum ExperimentMetrics {
             default: next = nil
             }
             guard let next else {
+                if let absent = metric.absent { return .number(absent) }
                 let here = walked.isEmpty ? "the top level" : "'\(walked.joined(separator: "."))'"
                 var available = ""
                 if case let .object(members) = node { available = "; \(here) has: \(members.map(\.0).joined(separator: ", "))" }

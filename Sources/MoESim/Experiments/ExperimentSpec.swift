@@ -58,6 +58,9 @@ public struct ExperimentSpec: Sendable {
         public var kind: MetricKind
         public var format: MetricFormat
         public var source: MetricSource
+        /// For a path metric: the value when the path is not in a run's output (e.g. 0 for a quality proxy that an
+        /// exact policy does not report); nil: a missing path is an error naming the run.
+        public var absent: Double? = nil
 
         /// "title (unit)" for column and axis headings.
         public var heading: String { format.unit.map { "\(title) (\($0))" } ?? title }
@@ -263,7 +266,7 @@ public struct ExperimentSpec: Sendable {
     }
 
     static func decodeMetric(_ field: SpecField, known: [Metric], hasBaseline: Bool) throws -> Metric {
-        _ = try field.object(allowed: ["name", "title", "path", "speedupOf", "dominant", "kind", "format"])
+        _ = try field.object(allowed: ["name", "title", "path", "speedupOf", "dominant", "kind", "format", "absent"])
         let nameField = try field.required("name")
         let name = try nameField.nonEmptyString()
         guard name.allSatisfy({ ($0.isLetter || $0.isNumber || $0 == "_") && $0.isASCII }) else {
@@ -325,7 +328,13 @@ public struct ExperimentSpec: Sendable {
             format = impliedKind == .ratio ? .speedup : MetricFormat.defaultFor(kind)
         }
         let title = try field.member("title").map { try $0.nonEmptyString() } ?? name
-        return Metric(name: name, title: title, kind: kind, format: format, source: source)
+        var absent: Double?
+        if let absentField = field.member("absent") {
+            guard case .path = source else { throw absentField.error("only a 'path' metric can have a value for when its path is absent") }
+            guard kind.isNumeric else { throw absentField.error("a label metric has no numeric default") }
+            absent = try absentField.number()
+        }
+        return Metric(name: name, title: title, kind: kind, format: format, source: source, absent: absent)
     }
 
     /// `{"option": "value"}` filters: options must be axes and values among the axis's values.
