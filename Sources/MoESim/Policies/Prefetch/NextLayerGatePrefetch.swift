@@ -49,9 +49,10 @@ public final class NextLayerGatePrefetch: PrefetchPolicy {
         case promoe
     }
 
-    /// `promoe`'s stand-in a_l for models without an AdapMoE profile: that profile's mean over layers 1-31
+    /// `promoe`'s and `mixtral-offloading`'s stand-in a_l for models without an AdapMoE profile (neither system publishes
+    /// a per-layer recall): that profile's mean over layers 1-31
     /// (papers.md §1.6.1), UNCONFIRMED for any other model or predictor.
-    static let promoeFallbackAccuracy = 0.866
+    static let standInAccuracy = 0.866
 
     static let options = ["top=K", "issue=N|all", "depth=1..3", "predict=auto|ahead|noisy", "accuracy=profile|NUMBER", "depth-loss=NUMBER",
                           "prefill", "wait=on|off", "stride=1..3"] + PrefetchSetup.engineOptionHelp
@@ -60,7 +61,7 @@ public final class NextLayerGatePrefetch: PrefetchPolicy {
 
     public static let promoeSummary = "ProMoE's stride prefetch (peers.md §1.8): at layer l, predict layer l+2 (noisy oracle, 0.05 accuracy lost per extra layer of distance) and load its experts on a preemptible low-priority link into the cache. = next-layer-gate:stride=2,top=TOP_K,issue=all,link=preempt,admit=cache,wait=off,prefill (a_l: the model's AdapMoE profile, else 0.866); takes the same options; chunked transfers come from the runtime (tuned)"
 
-    public static let mixtralOffloadingSummary = "mixtral-offloading's speculative loading (peers.md §1.1): next layer's gate on the current hidden state, its top experts loaded into the LRU cache. = next-layer-gate:top=2,issue=all,admit=cache,wait=off; takes the same options"
+    public static let mixtralOffloadingSummary = "mixtral-offloading's speculative loading (peers.md §1.1): next layer's gate on the current hidden state, its top experts loaded into the LRU cache. = next-layer-gate:top=2,issue=all,admit=cache,wait=off (a_l: the model's AdapMoE profile, else 0.866); takes the same options"
 
     public let name: String
     public let speculates = true
@@ -117,9 +118,9 @@ public final class NextLayerGatePrefetch: PrefetchPolicy {
                 accuracy = profile.prefetchAccuracy
                 let mean = profile.prefetchAccuracy.dropFirst().reduce(0, +) / Double(max(1, layers - 1))
                 accuracyText = "a_l from model '\(setup.model.name)' adapmoeProfile (mean over layers 1-\(layers - 1): \((mean * 1000).rounded() / 1000))"
-            } else if promoe && source != .ahead {
-                accuracy = Array(repeating: NextLayerGatePrefetch.promoeFallbackAccuracy, count: layers)
-                accuracyText = "a = \(NextLayerGatePrefetch.promoeFallbackAccuracy) at every layer: model '\(setup.model.name)' has no AdapMoE profile, so AdapMoE's Mixtral mean stands in (UNCONFIRMED for this model)"
+            } else if (promoe || mixtral) && source != .ahead {
+                accuracy = Array(repeating: NextLayerGatePrefetch.standInAccuracy, count: layers)
+                accuracyText = "a = \(NextLayerGatePrefetch.standInAccuracy) at every layer: model '\(setup.model.name)' has no AdapMoE profile, so AdapMoE's Mixtral mean stands in (UNCONFIRMED for this model)"
             } else if source != .ahead {
                 throw setup.error("the noisy predictor needs per-layer accuracies a_l, and model '\(setup.model.name)' has no adapmoeProfile.prefetchAccuracy",
                                   hint: "give accuracy=NUMBER (e.g. accuracy=0.866), or predict=ahead to use only the trace's recorded `ahead` predictions")
