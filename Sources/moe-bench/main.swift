@@ -25,6 +25,7 @@ var tokens = 1_000_000
 var jsonlTokens = 100_000
 var servingRequests = 10_000
 var servingOnly = false
+var soakOnly = false
 var args = Array(CommandLine.arguments.dropFirst())
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -32,7 +33,8 @@ while !args.isEmpty {
     else if a == "--jsonl-tokens", let v = args.first.flatMap(Int.init) { jsonlTokens = v; args.removeFirst() }
     else if a == "--serving-requests", let v = args.first.flatMap(Int.init), v > 0 { servingRequests = v; args.removeFirst() }
     else if a == "--serving-only" { servingOnly = true }
-    else { print("usage: moe-bench [--tokens N] [--jsonl-tokens N] [--serving-requests N] [--serving-only]"); exit(2) }
+    else if a == "--soak" { soakOnly = true }
+    else { print("usage: moe-bench [--tokens N] [--jsonl-tokens N] [--serving-requests N] [--serving-only] [--soak]"); exit(2) }
 }
 
 // Serving simulation speed (`sim serve`): the target is 10,000 requests of 256 output tokens in under a
@@ -88,6 +90,11 @@ func servingBenchmark(requests count: Int) throws {
                      cpu < 60 * Double(count) / 10_000 ? "" : "  SLOWER THAN THE TARGET"))
     }
     if sink == 42 { print("") }
+}
+
+if soakOnly {
+    try soak()
+    exit(0)
 }
 
 if servingOnly {
