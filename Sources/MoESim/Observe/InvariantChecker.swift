@@ -180,7 +180,7 @@ public final class InvariantChecker: SimulationObserver {
                 for p in 0..<parts { arrival[key * parts + p] = nil }
             }
         case let .cacheInserted(key, evicted, time):
-            if servedStep[key] == step && servedAction[key] == .lowPrecision {
+            if step >= 0 && servedStep[key] == step && servedAction[key] == .lowPrecision {
                 fail(InvariantViolation(.missActions, pass: pass, layer: key / experts, expert: key % experts, time: time, "a low-precision copy entered the cache"))
             }
             cacheInserted(key, evicted: evicted, time: time)
@@ -201,7 +201,7 @@ public final class InvariantChecker: SimulationObserver {
             openLoads[UInt64(key) << 32 | UInt64(generation)] = (0, bytes)
             switch cause {
             case .onDemand:
-                if servedStep[key] == step && servedAction[key] != .lowPrecision {
+                if step >= 0 && servedStep[key] == step && servedAction[key] != .lowPrecision {
                     fail(InvariantViolation(.missActions, pass: pass, layer: key / experts, expert: key % experts, time: time,
                                             "loaded on demand, but the miss policy served this miss by \(servedAction[key].name)"))
                 }
@@ -261,7 +261,7 @@ public final class InvariantChecker: SimulationObserver {
         if work.part == 0 { expertComputations += 1 }
         let key = work.layer * experts + work.expert
         let workStep = pass * layers + work.layer
-        if servedStep[key] == workStep && servedAction[key] != .lowPrecision {
+        if workStep >= 0 && servedStep[key] == workStep && servedAction[key] != .lowPrecision {
             fail(InvariantViolation(.missActions, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
                                     "computed on the GPU, but the miss policy served this miss by \(servedAction[key].name)"))
         }
@@ -273,7 +273,7 @@ public final class InvariantChecker: SimulationObserver {
                                         "computed in place of E\(work.substituteFor), which the miss policy did not substitute"))
             }
         }
-        if work.lowPrecision != (servedStep[key] == workStep && servedAction[key] == .lowPrecision) {
+        if work.lowPrecision != (workStep >= 0 && servedStep[key] == workStep && servedAction[key] == .lowPrecision) {
             fail(InvariantViolation(.missActions, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
                                     work.lowPrecision ? "computed from a low-precision copy nobody asked for" : "computed in full precision, but only its low-precision copy was loaded"))
         }
@@ -342,7 +342,7 @@ public final class InvariantChecker: SimulationObserver {
         func violation(_ invariant: InvariantViolation.Invariant, _ detail: String) {
             fail(InvariantViolation(invariant, pass: pass, layer: work.layer, expert: work.expert, time: work.start, detail))
         }
-        if servedStep[key] != step || servedAction[key] != .cpu { violation(.missActions, "ran on the CPU, but the miss policy did not send this miss there") }
+        if step < 0 || servedStep[key] != step || servedAction[key] != .cpu { violation(.missActions, "ran on the CPU, but the miss policy did not send this miss there") }
         if work.start < cpuEnd && !InvariantChecker.close(work.start, cpuEnd) {
             violation(.timeMonotonic, "a CPU expert starts at \(work.start) s, before the previous one ended at \(cpuEnd) s")
         }

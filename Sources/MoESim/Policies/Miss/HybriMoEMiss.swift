@@ -8,6 +8,9 @@
 /// at the layer's routing with the cached (and prefetched) experts, loads start when the link has moved what is already
 /// queued (prefetches included, so a busy link sends more work to the CPU), each CPU expert starts when the CPU is free
 /// and its activations have arrived and ends with its results copied back. Ties go to the smaller k (fewer transfers).
+/// Loads and CPU experts run in the layer's access order, as the engine issues them: "highest load first" decides
+/// which experts go to the link and "lowest load first" which go to the CPU, not their order (at batch-1 decode every
+/// expert has one token, so the orders coincide).
 ///
 /// Deviations: the paper's CPU also takes low-load CACHED experts when it is idle; here cached experts always run on
 /// the GPU (at batch-1 decode a cached expert's GPU time is far below the CPU's). An expert that becomes a miss only
@@ -24,6 +27,9 @@ public final class HybriMoEMiss: MissPolicy {
     private var plan: [MissAction]
     private var uncached: [Int] = []
     private var cachedTokens: [Int] = []
+    /// The uncached experts in access order, and which the candidate split sends to the CPU.
+    private var missedInOrder: [Int] = []
+    private var toCPU: [Bool]
     private(set) var plannedLayers = 0
     private(set) var unplannedMisses = 0
     private(set) var unavailableCPU = 0
@@ -31,6 +37,7 @@ public final class HybriMoEMiss: MissPolicy {
     public init(setup: MissSetup) throws {
         try setup.accept(only: [])
         plan = Array(repeating: .load, count: setup.model.experts)
+        toCPU = Array(repeating: false, count: setup.model.experts)
     }
 
     public func beginLayer(layer: Int, context: MissContext) {
@@ -40,6 +47,7 @@ public final class HybriMoEMiss: MissPolicy {
         for e in context.routedExperts {
             if context.isAvailable(layer: layer, expert: e) { cachedTokens.append(context.tokens(expert: e)) } else { uncached.append(e) }
         }
+        missedInOrder = uncached
         for e in uncached { plan[e] = .load }
         guard !uncached.isEmpty, context.cpuAvailable else { return }
         plannedLayers += 1
@@ -51,19 +59,23 @@ public final class HybriMoEMiss: MissPolicy {
         let loadSeconds = context.loadSeconds(lowPrecision: false)
         var bestK = 0
         var bestCost = Double.infinity
+        let linkFree = max(context.linkFreeAt, context.routedAt)
         for k in 0...uncached.count {
-            var link = max(context.linkFreeAt, context.routedAt)
+            for (i, e) in uncached.enumerated() { toCPU[e] = i >= k }
+            var link = linkFree
             var gpu = gpuCachedDone
-            for e in uncached.prefix(k) {
-                link += loadSeconds
-                gpu = max(gpu, link) + context.gpuSeconds(tokens: context.tokens(expert: e), lowPrecision: false)
-            }
             var cpuFree = context.cpuFreeAt
             var cpuReady = context.routedAt
-            for e in uncached.suffix(uncached.count - k).reversed() {
-                let r = context.cpuResultsReady(tokens: context.tokens(expert: e), cpuFree: cpuFree)
-                cpuFree = r.cpuFree
-                cpuReady = max(cpuReady, r.ready)
+            for e in missedInOrder {
+                let s = context.tokens(expert: e)
+                if toCPU[e] {
+                    let r = context.cpuResultsReady(tokens: s, cpuFree: cpuFree)
+                    cpuFree = r.cpuFree
+                    cpuReady = max(cpuReady, r.ready)
+                } else {
+                    link += loadSeconds
+                    gpu = max(gpu, link) + context.gpuSeconds(tokens: s, lowPrecision: false)
+                }
             }
             let cost = max(gpu, cpuReady)
             if cost < bestCost {
