@@ -277,6 +277,16 @@ struct MissPolicyTests {
         #expect(allowed.miss?.substituted == 1)
     }
 
+    /// Experts 1, 2 and 3 each have expert 0 as their only buddy. Token 3 misses 1 and 2 while 0 is cached: 0 stands in
+    /// for 1, and not again for 2 (the token would get its output twice), which is loaded.
+    @Test func buddymoeLetsABuddyStandInOnceALayer() throws {
+        let trace = Fixtures.trace([[[0, 1], [0, 1]], [[0, 2], [0, 1]], [[0, 3], [0, 1]], [[1, 2], [0, 1]]])
+        let (r, timeline) = try MissPolicyTests.run(trace, cache: "lru-per-layer:2", miss: "buddymoe:prefix=3,rank=0")
+        #expect(r.miss?.substituted == 1)
+        #expect(timeline.slices.filter { $0.pass == 3 && $0.kind == .compute(.expert) && $0.layer == 0 }.map(\.name)
+            == ["expert L0/E0 (in place of E1)", "expert L0/E2"])
+    }
+
     @Test func coActivationBuddiesRankByCountThenId() throws {
         let path = Fixtures.write(Fixtures.trace([[[0, 1], [0, 1]], [[0, 2], [3, 1]], [[2, 0], [1, 3]]]), name: "t.moetrace.jsonl")
         let profile = try CoActivationProfile(source: try TracePassSource(path: path), prefixTokens: 10, maxBuddies: 2)

@@ -22,7 +22,7 @@ public enum RunCommand {
         OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("timeline", value: "FILE", "write the simulated schedule as a Chrome Trace Event JSON file (open in ui.perfetto.dev or chrome://tracing)"),
-        OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H)"),
+        OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H, and CPU when a miss policy ran experts there)"),
         OptionSpec("timeline-passes", value: "A..B|N", "passes (from 0) the timeline records", default: "\(PassRange.defaultJSON) for --timeline, \(PassRange.defaultSVG) for --timeline-svg alone"),
         OptionSpec("force", "overwrite existing --timeline / --timeline-svg files"),
         OptionSpec("check", "check the engine's invariants while it runs; a violation is an error naming the invariant, pass, layer and expert"),

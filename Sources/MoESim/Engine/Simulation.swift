@@ -57,6 +57,8 @@ public final class Simulation: PrefetchContext, MissContext {
     let plansLayers: Bool
     /// The policy's low-precision copy (nil: it never loads one).
     let lowPrecisionForm: ExpertForm?
+    /// `lowPrecisionForm != nil`, tested on the per-expert paths.
+    let hasLowPrecision: Bool
     /// Experts can run on the CPU: offloaded experts are in host DRAM (not on storage).
     public let cpuAvailable: Bool
 
@@ -170,6 +172,7 @@ public final class Simulation: PrefetchContext, MissContext {
         plansLayers = asksOnMiss && missNeeds.plansLayers
         let costModel = costs
         lowPrecisionForm = asksOnMiss ? missNeeds.lowPrecision.map { costModel.form($0) } : nil
+        hasLowPrecision = lowPrecisionForm != nil
         cpuAvailable = config.hardware.offloadTier == .host
         let stagingSlots = speculates ? (prefetchOptions.stagingBuffers ?? config.runtime.maxInFlightTransfers.value) : 0
         memory = try MemoryPlan(config: config, costs: costs, stagingBuffers: stagingSlots,
@@ -438,7 +441,7 @@ public final class Simulation: PrefetchContext, MissContext {
         let tokens = Int(router.tokensPerExpert[expert])
         missStatistics.record(action.kind, tokens: tokens, gate: router.gateStatistics?.gate(expert: expert))
         if action == .load {
-            if lowPrecisionForm != nil { lowPrecisionLoad[key] = false }
+            if hasLowPrecision { lowPrecisionLoad[key] = false }
             return false
         }
         var substitute = -1
@@ -463,8 +466,8 @@ public final class Simulation: PrefetchContext, MissContext {
             jobDone[job] = true
         case let .substitute(buddy):
             let buddyKey = layer * experts + buddy
-            precondition(buddy >= 0 && buddy < experts && cache.contains(buddyKey) && router.tokensPerExpert[buddy] == 0,
-                         "miss policy '\(missPolicy.name)' substituted expert \(buddy) of layer \(layer), which is not cached or is routed itself")
+            precondition(buddy >= 0 && buddy < experts && cache.contains(buddyKey) && router.tokensPerExpert[buddy] == 0 && !awaitingCompute[buddyKey],
+                         "miss policy '\(missPolicy.name)' substituted expert \(buddy) of layer \(layer), which is not cached, is routed itself or already stands in for another miss")
             awaitingCompute[key] = false
             awaitingCompute[buddyKey] = true
             jobKey[job] = Int32(buddyKey)
@@ -505,7 +508,7 @@ public final class Simulation: PrefetchContext, MissContext {
     func load(_ key: Int, cause: TransferCause) {
         loadGeneration[key] &+= 1
         observer?.observe(.loadIssued(key: key, cause: cause, generation: loadGeneration[key], time: now))
-        if let form = lowPrecisionForm, cause == .onDemand, lowPrecisionLoad[key] {
+        if hasLowPrecision && cause == .onDemand && lowPrecisionLoad[key], let form = lowPrecisionForm {
             for p in 0..<parts {
                 partArrival[key * parts + p] = .infinity
                 enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: form.partBytes[p], cause: cause, toHost: false,
@@ -582,7 +585,7 @@ public final class Simulation: PrefetchContext, MissContext {
             // The weights computed: the routed expert's own, or a substitute's.
             let key = Int(jobKey[pick])
             let weightsExpert = key - layer * experts
-            let lowPrecision = lowPrecisionForm != nil && jobLowPrecision[pick]
+            let lowPrecision = hasLowPrecision && jobLowPrecision[pick]
             let tokens = Int(router.tokensPerExpert[e])
             for p in 0..<parts {
                 let index = key * parts + p

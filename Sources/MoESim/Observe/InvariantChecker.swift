@@ -326,7 +326,11 @@ public final class InvariantChecker: SimulationObserver {
             guard substitute >= 0 && substitute < experts && substitute != expert else { return violation("substituted by E\(substitute), not another expert of its layer") }
             let buddy = layer * experts + substitute
             if !inCache[buddy] { violation("substituted by E\(substitute), which is not cached" + history(buddy)) }
-            if inUseByStep[buddy] == step { violation("substituted by E\(substitute), which is routed at this layer itself") }
+            if substituteStep[buddy] == step {
+                violation("substituted by E\(substitute), which already stands in for another miss of this layer")
+            } else if inUseByStep[buddy] == step {
+                violation("substituted by E\(substitute), which is routed at this layer itself")
+            }
             inUseByStep[buddy] = step
             substituteStep[buddy] = step
         case .cpu, .skip, .load:

@@ -5,8 +5,9 @@
 /// * buddies: the experts most often selected together with it by the same token at its layer over a profiling
 ///   prefix of `prefix=N` tokens of this trace (`CoActivationProfile`; read ahead of the run, standing in for
 ///   BuddyMoE's offline profiling), at most `buddies=K` of them;
-/// * the first of those buddies that is cached and not itself routed at this layer in this pass (a token must not
-///   get one expert's output twice) substitutes for the missing expert, for all its tokens;
+/// * the first of those buddies that is cached, not itself routed at this layer in this pass and not already standing in
+///   for another miss of the layer (a token must not get one expert's output twice) substitutes for the missing
+///   expert, for all its tokens;
 /// * ASSUMPTION (the gate-weight metric): an expert is substituted only where every token ranks it `rank=R` or lower
 ///   (default 1: a token's top-1 expert is never substituted); otherwise, or without a cached buddy, it is loaded.
 /// Reports the substituted fraction of routed (token, expert) cells and of gate-weight mass as a quality proxy.
@@ -24,6 +25,8 @@ public final class BuddyMoEMiss: MissPolicy {
     public let minimumRank: Int
     private(set) var keptForRank = 0
     private(set) var noBuddyCached = 0
+    /// The step (pass x layers + layer) at which each buddy of the current layer last stood in.
+    private var usedAtStep: [Int]
 
     public init(setup: MissSetup) throws {
         try setup.accept(only: BuddyMoEMiss.options)
@@ -32,6 +35,7 @@ public final class BuddyMoEMiss: MissPolicy {
         minimumRank = try setup.integer("rank", in: 0...Int.max) ?? BuddyMoEMiss.defaultRank
         if minimumRank > 0 { try setup.requireWeights("rank=\(minimumRank) keeps a token's top-ranked experts exact; rank=0 needs none") }
         profile = try CoActivationProfile(source: try setup.reopenSource(), prefixTokens: prefix, maxBuddies: buddies)
+        usedAtStep = Array(repeating: -1, count: setup.model.experts)
     }
 
     public func decide(layer: Int, expert: Int, context: MissContext) -> MissAction {
@@ -41,8 +45,10 @@ public final class BuddyMoEMiss: MissPolicy {
                 return .load
             }
         }
+        let step = context.passIndex * context.layers + layer
         for buddy in profile.buddies[layer * profile.experts + expert]
-        where context.isCached(layer: layer, expert: buddy) && context.tokens(expert: buddy) == 0 {
+        where usedAtStep[buddy] != step && context.isCached(layer: layer, expert: buddy) && context.tokens(expert: buddy) == 0 {
+            usedAtStep[buddy] = step
             return .substitute(expert: buddy)
         }
         noBuddyCached += 1
