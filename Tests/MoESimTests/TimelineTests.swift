@@ -229,7 +229,7 @@ struct TimelineTests {
                          "--cache", "lru-per-layer:1", "--timeline", json, "--timeline-svg", svg, "--check"]
         let first = Fixtures.sim(arguments)
         #expect(first.code == 0, "\(first.err)")
-        #expect(first.out.contains("invariant checks: all 8 hold"))
+        #expect(first.out.contains("invariant checks: all \(InvariantViolation.Invariant.allCases.count) hold"))
         try TimelineTests.validateChromeTrace(try String(contentsOfFile: json, encoding: .utf8))
         let picture = try String(contentsOfFile: svg, encoding: .utf8)
         for text in [">GPU<", ">H2D<", ">D2H<", "simulated time (ms)", ">on-demand load<", ">GPU stall<", "pass 0 (decode, r0)"] {

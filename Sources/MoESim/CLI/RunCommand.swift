@@ -6,7 +6,7 @@ public enum RunCommand {
         OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see ../shared/docs/trace-format.md)"),
         OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
-        OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, runtime and quant (`sim systems`); explicit options override it"),
+        OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, miss, runtime and quant (`sim systems`); explicit options override it"),
         OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
         OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit | adapmoe-dp[-nogating]:total=N | adapmoe-dp-measured:total=N,prefix=K; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
@@ -14,6 +14,7 @@ public enum RunCommand {
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
         OptionSpec("gating", value: "SPEC", "gating policy NAME[:OPTIONS]: \(gatingPolicies.names.joined(separator: ", ")) (see Gating below)", default: "topk"),
         OptionSpec("prefetch", value: "SPEC", "prefetch policy NAME[:OPTIONS]: \(prefetchPolicies.names.joined(separator: ", ")) (see Prefetch below)", default: "none"),
+        OptionSpec("miss", value: "SPEC", "miss policy NAME[:OPTIONS]: \(missPolicies.names.joined(separator: ", ")) (see Misses below)", default: "load"),
         OptionSpec("seed", value: "S", "seed of every random choice (a prefetch predictor's guesses): same seed, same output", default: "\(SimulationConfig.defaultSeed)"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
         OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
@@ -21,7 +22,7 @@ public enum RunCommand {
         OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("timeline", value: "FILE", "write the simulated schedule as a Chrome Trace Event JSON file (open in ui.perfetto.dev or chrome://tracing)"),
-        OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H)"),
+        OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H, and CPU when a miss policy ran experts there)"),
         OptionSpec("timeline-passes", value: "A..B|N", "passes (from 0) the timeline records", default: "\(PassRange.defaultJSON) for --timeline, \(PassRange.defaultSVG) for --timeline-svg alone"),
         OptionSpec("force", "overwrite existing --timeline / --timeline-svg files"),
         OptionSpec("check", "check the engine's invariants while it runs; a violation is an error naming the invariant, pass, layer and expert"),
@@ -59,6 +60,15 @@ public enum RunCommand {
       ProMoE = promoe (= next-layer-gate:stride=2,top=TOP_K,issue=all,link=preempt,admit=cache,wait=off,prefill;
       with --runtime tuned, whose per-matrix transfers are ProMoE's chunks); also moe-infinity and edgemoe.
 
+    Misses (--miss NAME or NAME:KEY=VALUE,...; also a --baseline key): what happens to a routed expert that is neither
+      cached nor prefetched.
+    \(missPolicies.helpText(nameColumn: 12))
+      The CPU runs experts from its host copy (host DRAM bandwidth and CPU flops of the hardware profile), one at a time,
+      in parallel with the GPU; the layer waits for both. On storage-tier devices (Jetson) the CPU holds no copy and
+      every miss loads. The report adds what the policy did; policies that skip, substitute or run low-precision copies
+      add a quality PROXY: the share of routed (token, expert) cells and of their gate-weight mass that was changed
+      (not a measured accuracy).
+
     AdapMoE cache allocation (--cache, per-layer LRU; papers.md §1.3.C; `sim cache allocate` prints the table):
       adapmoe-dp:total=N             N experts divided among layers by AdapMoE's DP with the model's published a_l, r_l
       adapmoe-dp-nogating:total=N    the same DP with r_l = 0 (no adaptive-gating statistics)
@@ -73,7 +83,8 @@ public enum RunCommand {
     Checks (--check): time never runs backwards; experts compute only while resident; cache groups stay within
       capacity; bytes moved = loads x expert bytes + write-backs; each pass takes at least its compute and its
       on-demand bytes at link bandwidth; GPU compute + stalls tile each pass; hits + misses = accesses; all-resident
-      moves nothing. Also applied to a --baseline run.
+      moves nothing; a miss run on the CPU, skipped or substituted moves no bytes, a substitute is cached and runs in
+      its place, CPU results arrive before their layer's output is used. Also applied to a --baseline run.
 
     Examples:
       sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
@@ -83,6 +94,8 @@ public enum RunCommand {
       sim --hardware t4 --runtime tuned --prefetch oracle-next-layer --trace FILE --csv
       sim --hardware 4090 --quant hqq4 --cache lru-per-layer:4 --prefetch next-layer-gate:depth=3 --seed 7 --trace FILE
       sim --hardware 4090 --quant hqq2 --gating adapmoe:T=0.007 --cache adapmoe-dp:total=64 --baseline "gating=topk" --trace FILE
+      sim --system fiddler --hardware 4090 --trace FILE --baseline "miss=load"
+      sim --hardware 4090 --quant fp16 --cache lru-per-layer:2 --miss hobbit:low=hqq2 --trace FILE
     """
 
     /// The policy set a run uses (what `--baseline` changes).
@@ -92,25 +105,30 @@ public enum RunCommand {
         var cache: String
         var gating: String
         var prefetch: String
+        var miss: String
 
         mutating func apply(_ text: String) throws {
             let items = text.split(whereSeparator: { $0 == " " || $0 == ";" }).map(String.init)
             guard !items.isEmpty else { throw MoESimError(field: "--baseline", "empty policy set", hint: "e.g. \"cache=none\"") }
+            let keys = "keys: cache, prefetch, miss, gating, runtime, quant"
             for item in items {
                 let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard kv.count == 2 else { throw MoESimError(field: "--baseline", "expected key=value, found '\(item)'", hint: "keys: cache, prefetch, gating, runtime, quant") }
+                guard kv.count == 2 else { throw MoESimError(field: "--baseline", "expected key=value, found '\(item)'", hint: keys) }
                 switch kv[0] {
                 case "cache": cache = kv[1]
                 case "prefetch": prefetch = kv[1]
+                case "miss": miss = kv[1]
                 case "gating": gating = kv[1]
                 case "runtime": runtime = kv[1]
                 case "quant": quant = kv[1]
-                default: throw MoESimError(field: "--baseline", "unknown key '\(kv[0])'", hint: "keys: cache, prefetch, gating, runtime, quant")
+                default: throw MoESimError(field: "--baseline", "unknown key '\(kv[0])'", hint: keys)
                 }
             }
         }
 
-        var summary: String { "cache=\(cache) prefetch=\(prefetch) gating=\(gating) runtime=\(runtime)" + (quant.map { " quant=\($0)" } ?? "") }
+        var summary: String {
+            "cache=\(cache) prefetch=\(prefetch) gating=\(gating) runtime=\(runtime)" + (quant.map { " quant=\($0)" } ?? "") + (miss == "load" ? "" : " miss=\(miss)")
+        }
     }
 
     public static func run(_ arguments: [String], out: inout String) throws {
@@ -146,7 +164,7 @@ public enum RunCommand {
         func setting(_ key: String) -> String? { args.value(key) ?? system?.settings[key] }
         var policies = PolicySet(quant: setting("quant"), runtime: setting("runtime") ?? "hf-eager",
                                  cache: setting("cache") ?? "lru-per-layer:fit", gating: setting("gating") ?? "topk",
-                                 prefetch: setting("prefetch") ?? "none")
+                                 prefetch: setting("prefetch") ?? "none", miss: setting("miss") ?? "load")
         if args.value("cache-experts") != nil {
             let total = try args.int("cache-experts", default: 0, minimum: 0)
             policies.cache = try CacheSpec.replacingCapacity(in: policies.cache, totalExperts: total)
@@ -180,6 +198,7 @@ public enum RunCommand {
                                           gating: p.gating, prefetch: p.prefetch, missingCells: missing, initialFill: fill,
                                           kvReserveTokens: kvReserve, seed: seed)
             config.staticProfile = staticProfile
+            config.miss = p.miss
             let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
             let simulation = try Simulation(config: config, source: source)
             let checker = check ? InvariantChecker(simulation: simulation) : nil

@@ -41,6 +41,12 @@ public struct CostModel: Sendable {
     let slidingWindowTokens: Int
     let slidingWindowEveryN: Int
 
+    // CPU execution of experts (Fiddler, HybriMoE): a roofline over host memory and CPU throughput.
+    public let cpuMemoryBandwidthBytesPerSecond: Double
+    public let cpuFlopsPerSecond: Double
+    /// Activations sent to the CPU (and its results sent back) per token: one fp16 hidden vector each way.
+    public let activationBytesPerToken: Int
+
     static let flopsPerMultiplyAdd = 2.0
     /// QK^T and AV, each a multiply-add per head dimension and attended position.
     static let attentionMatmuls = 2.0
@@ -83,6 +89,9 @@ public struct CostModel: Sendable {
         lmHeadBytes = CostModel.fp16Bytes * Double(lmHeadParams)
         lmHeadFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(lmHeadParams)
         expertPartShares = expertPartBytes.map { Double($0) / Double(quantization.expertBytes(model)) }
+        cpuMemoryBandwidthBytesPerSecond = hardware.host.effectiveCPUMemoryBandwidthBytesPerSecond
+        cpuFlopsPerSecond = hardware.host.effectiveCPUFlopsPerSecond
+        activationBytesPerToken = Int(CostModel.fp16Bytes) * model.hiddenSize
         slidingWindowTokens = model.attention.slidingWindow?.window ?? 0
         slidingWindowEveryN = model.attention.slidingWindow?.layersEveryN ?? 0
     }
@@ -113,6 +122,32 @@ public struct CostModel: Sendable {
         return (part == 0 ? perExpertOverheadSeconds : 0) + work
     }
 
+    /// One routed expert applied to `tokens` tokens on the CPU, from its host copy (same format as the device's): host
+    /// memory roofline plus the runtime's per-expert dispatch cost. Cached CPU weights are not modelled (each call
+    /// streams the expert from DRAM), as HybriMoE's "CPU time linear in the workload" (papers.md §4.2) suggests.
+    public func cpuExpertSeconds(tokens: Int) -> Double {
+        perExpertOverheadSeconds + max(Double(expertBytes) / cpuMemoryBandwidthBytesPerSecond,
+                                       expertFlopsPerToken * Double(tokens) / cpuFlopsPerSecond)
+    }
+
+    /// The cost of an expert stored in another quantization (HOBBIT's low-precision copy).
+    public func form(_ quantization: Quantization) -> ExpertForm {
+        let bytes = quantization.expertBytes(model)
+        let matrixBytes = quantization.expertMatrixBytes(model)
+        let needsFP16Copy = quantization.expertFormat.isQuantized && !runtime.fusedDequant.value
+        let partBytes = runtime.subMatrixPipelining.value ? matrixBytes : [bytes]
+        return ExpertForm(quantization: quantization.name, bytes: bytes, partBytes: partBytes,
+                          computeBytes: Double(bytes) + (needsFP16Copy ? 2 * CostModel.fp16Bytes * Double(model.expertParams) : 0),
+                          partShares: partBytes.map { Double($0) / Double(bytes) })
+    }
+
+    /// `expertPartSeconds` for an expert in `form`.
+    public func expertPartSeconds(tokens: Int, part: Int, form: ExpertForm) -> Double {
+        let work = roofline(bytes: form.computeBytes, flops: expertFlopsPerToken * Double(tokens))
+        if form.partShares.count == 1 { return perExpertOverheadSeconds + work }
+        return (part == 0 ? perExpertOverheadSeconds : 0) + work * form.partShares[part]
+    }
+
     /// All shared experts of one layer (always resident).
     public func sharedExpertsSeconds(tokens: Int) -> Double {
         guard sharedExperts > 0 else { return 0 }
@@ -135,4 +170,15 @@ public struct CostModel: Sendable {
         if slidingWindowEveryN > 0 && layer % slidingWindowEveryN == 0 { return min(contextLength, slidingWindowTokens) }
         return contextLength
     }
+}
+
+/// A routed expert stored in some quantization: what moving it and computing it cost.
+public struct ExpertForm: Sendable, Equatable {
+    public var quantization: String
+    public var bytes: Int
+    /// Transfer units: one entry, or one per matrix with sub-matrix pipelining.
+    public var partBytes: [Int]
+    /// Bytes its compute reads (an unfused dequantization adds an fp16 copy written and read back).
+    public var computeBytes: Double
+    public var partShares: [Double]
 }

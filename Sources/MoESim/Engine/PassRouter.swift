@@ -17,6 +17,8 @@ public final class PassRouter {
     public private(set) var recordedExperts = 0
     /// Per-layer counts of what gating dropped; set it (when the policy drops experts) to have them kept.
     public var statistics: GatingStatistics?
+    /// Per-expert gate weights of the layer routed last; set it (a miss policy that reads them) to have them kept.
+    public var gateStatistics: LayerGateStatistics?
 
     public init(experts: Int, gating: GatingPolicy) {
         self.experts = experts
@@ -41,6 +43,7 @@ public final class PassRouter {
                     activatedExperts += chosen
                     recordedExperts += cell.experts.count
                     if chosen < cell.experts.count { statistics?.recordReduced(cell) }
+                    gateStatistics?.record(cell, selected: selected, count: chosen)
                     for i in 0..<chosen {
                         let e = Int(selected[i])
                         if tokensPerExpert[e] == 0 {
@@ -59,5 +62,6 @@ public final class PassRouter {
     /// Forgets the token counts of the first `count` distinct experts (call once the layer is done).
     public func clear(_ count: Int) {
         for j in 0..<count { tokensPerExpert[Int(distinct[j])] = 0 }
+        gateStatistics?.clear(distinct, count: count)
     }
 }

@@ -14,9 +14,16 @@ import Foundation
 /// prefetcher may issue speculative loads; then shared experts and the routed experts run, resident ones first,
 /// the rest in the order their weights arrive. Loads overlap with whatever compute precedes their use.
 ///
+/// A miss policy (`--miss`, `MissPolicy`) may serve a miss otherwise: load a low-precision copy (used once from its
+/// load buffer, not cached), run the expert on the CPU, skip it, or run a cached substitute. The CPU is a resource
+/// with its own timeline: a CPU expert starts when the CPU is free and the tokens' activations have reached the host,
+/// and the layer ends when the GPU's experts are done and the CPU's results are back. Activation copies are a few KB:
+/// they cost their setup latency and bytes at the link's rate but do not queue on the copy engines. The default
+/// policy, `load`, is never asked: the engine then runs exactly as without miss policies.
+///
 /// An `observer` (`SimulationObserver`) sees every compute slice, stall, transfer and cache decision as it happens
 /// (the `--timeline` recorder, the `--check` invariant checker); without one each hook costs a nil test.
-public final class Simulation: PrefetchContext {
+public final class Simulation: PrefetchContext, MissContext {
     public let config: SimulationConfig
     public let costs: CostModel
     public let memory: MemoryPlan
@@ -42,6 +49,18 @@ public final class Simulation: PrefetchContext {
     let waitsForPreviousPrefetch: Bool
     /// A second router over the current pass, for oracles asking what a later layer will load.
     let lookaheadRouter: PassRouter?
+
+    // What the miss policy asked of the engine, resolved once.
+    let missPolicy: MissPolicy
+    /// False for `load`: misses take the plain path.
+    let asksOnMiss: Bool
+    let plansLayers: Bool
+    /// The policy's low-precision copy (nil: it never loads one).
+    let lowPrecisionForm: ExpertForm?
+    /// `lowPrecisionForm != nil`, tested on the per-expert paths.
+    let hasLowPrecision: Bool
+    /// Experts can run on the CPU: offloaded experts are in host DRAM (not on storage).
+    public let cpuAvailable: Bool
 
     // Clock, events and channels.
     public private(set) var now = 0.0
@@ -88,6 +107,19 @@ public final class Simulation: PrefetchContext {
 
     // Scratch reused by every layer of every pass.
     let jobDone: FixedArray<Bool>
+    /// The key whose weights job j computes: its own, or a substitute's.
+    let jobKey: FixedArray<Int32>
+    /// Job j computes a low-precision copy (only with a low-precision miss policy).
+    let jobLowPrecision: FixedArray<Bool>
+    /// The current on-demand load of each key is a low-precision copy (only with a low-precision miss policy).
+    let lowPrecisionLoad: FixedArray<Bool>
+    /// Distinct experts routed at the current layer.
+    var currentJobs = 0
+    /// When the current layer's routing became known.
+    public private(set) var routedAt = 0.0
+    /// When the CPU finishes the work given to it, and when the current layer's CPU results are back (0: none).
+    var cpuFree = 0.0
+    var layerCPUReady = 0.0
     var currentPass = Pass()
     /// The current pass (from 0) and step (pass x layers + layer).
     public private(set) var passIndex = -1
@@ -103,6 +135,7 @@ public final class Simulation: PrefetchContext {
 
     // Metrics.
     var metrics = RunMetrics()
+    var missStatistics = MissStatistics()
     var tokensSeenByRequest: [Int] = []
     var lastPassEnd = 0.0
 
@@ -129,6 +162,18 @@ public final class Simulation: PrefetchContext {
         waitsForPreviousPrefetch = speculates && prefetchOptions.waitsForPreviousPrefetch
         lookaheadRouter = speculates ? PassRouter(experts: model.experts, gating: try makeGating()) : nil
         lookaheadRouter?.weightsAreFull = header.weights == .full
+        let quantization = config.quantization
+        missPolicy = try missPolicies.make(config.miss) { spec in
+            MissSetup(spec: spec, model: model, header: header, quantization: quantization, seed: config.seed,
+                      reopenSource: { try source.reopen() }, makeGating: makeGating)
+        }
+        let missNeeds = missPolicy.requirements
+        asksOnMiss = !missNeeds.alwaysLoads
+        plansLayers = asksOnMiss && missNeeds.plansLayers
+        let costModel = costs
+        lowPrecisionForm = asksOnMiss ? missNeeds.lowPrecision.map { costModel.form($0) } : nil
+        hasLowPrecision = lowPrecisionForm != nil
+        cpuAvailable = config.hardware.offloadTier == .host
         let stagingSlots = speculates ? (prefetchOptions.stagingBuffers ?? config.runtime.maxInFlightTransfers.value) : 0
         memory = try MemoryPlan(config: config, costs: costs, stagingBuffers: stagingSlots,
                                 allocation: CacheAllocationContext(model: model, topK: header.topK, source: { try source.reopen() },
@@ -155,6 +200,7 @@ public final class Simulation: PrefetchContext {
         router = PassRouter(experts: experts, gating: gating)
         router.weightsAreFull = header.weights == .full
         if gating.dropsExperts { router.statistics = GatingStatistics(layers: layers, sensitivity: model.gateSensitivity?.values) }
+        if asksOnMiss && (missNeeds.gateStatistics || missNeeds.approximates) { router.gateStatistics = LayerGateStatistics(experts: experts) }
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware
@@ -195,6 +241,9 @@ public final class Simulation: PrefetchContext {
         stagingReleasePending = FixedArray(repeating: Simulation.noPendingRelease, count: keys)
         awaitingCompute = FixedArray(repeating: false, count: keys)
         jobDone = FixedArray(repeating: false, count: experts)
+        jobKey = FixedArray(repeating: 0, count: experts)
+        jobLowPrecision = FixedArray(repeating: false, count: lowPrecisionForm != nil ? experts : 0)
+        lowPrecisionLoad = FixedArray(repeating: false, count: lowPrecisionForm != nil ? keys : 0)
         metrics.prepare(layers: layers)
     }
 
@@ -286,7 +335,8 @@ public final class Simulation: PrefetchContext {
             advance(to: gpuFree)
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
-            for j in 0..<jobs { jobDone[j] = false; access(layer: layer, expert: Int(router.distinct[j])) }
+            if asksOnMiss { beginMissLayer(layer, jobs: jobs, routedAt: gpuFree) }
+            for j in 0..<jobs { jobDone[j] = false; access(layer: layer, expert: Int(router.distinct[j]), job: j) }
             if speculates {
                 swap(&issuedThisLayer, &issuedPreviousLayer)
                 issuedThisLayer.removeAll(keepingCapacity: true)
@@ -313,13 +363,15 @@ public final class Simulation: PrefetchContext {
         observer?.observe(.passEnded(pass: passIndex, start: passStart, end: gpuFree))
     }
 
-    /// One cache access: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back, load).
-    func access(layer: Int, expert: Int) {
+    /// One cache access for job `job`: a hit, a prefetch hit (admitted now), or a miss (evict, maybe write back,
+    /// load), unless the miss policy serves the miss otherwise.
+    func access(layer: Int, expert: Int, job: Int) {
         let key = layer * experts + expert
         let group = cache.group(ofLayer: layer)
         let context = AccessContext(time: accessTime)
         accessTime += 1
         awaitingCompute[key] = true
+        jobKey[job] = Int32(key)
         if group.contains(key) {
             group.touch(key, context: context)
             metrics.recordAccess(layer: layer, hit: true)
@@ -352,8 +404,14 @@ public final class Simulation: PrefetchContext {
             return
         }
         observer?.observe(.access(layer: layer, expert: expert, outcome: .miss, time: now))
+        if asksOnMiss && servedWithoutFullLoad(key, layer: layer, expert: expert, job: job) { return }
         admit(key, group: group, context: context)
         metrics.onDemandLoads += 1
+        loadOnDemand(key)
+    }
+
+    /// Starts an on-demand load of `key` into a load buffer, or queues it until one is free.
+    func loadOnDemand(_ key: Int) {
         for p in 0..<parts { partArrival[key * parts + p] = .infinity }
         if loadBuffersInUse < loadBufferSlots {
             loadBuffersInUse += 1
@@ -362,6 +420,72 @@ public final class Simulation: PrefetchContext {
         } else {
             loadsWaitingForBuffer.append(Int32(key))
         }
+    }
+
+    // MARK: Miss policies
+
+    /// The layer's routing is known: the miss policy may plan it.
+    func beginMissLayer(_ layer: Int, jobs: Int, routedAt time: Double) {
+        routedAt = time
+        currentJobs = jobs
+        layerCPUReady = 0
+        if let gates = router.gateStatistics { missStatistics.routedMass += gates.layerMass }
+        if plansLayers { missPolicy.beginLayer(layer: layer, context: self) }
+    }
+
+    /// Asks the miss policy; returns false when the miss is to be loaded as usual. A policy asking for what it cannot
+    /// have (an undeclared low-precision copy, a CPU where there is none, a substitute that is not cached or is routed
+    /// itself) is a bug in the policy.
+    func servedWithoutFullLoad(_ key: Int, layer: Int, expert: Int, job: Int) -> Bool {
+        let action = missPolicy.decide(layer: layer, expert: expert, context: self)
+        let tokens = Int(router.tokensPerExpert[expert])
+        missStatistics.record(action.kind, tokens: tokens, gate: router.gateStatistics?.gate(expert: expert))
+        if action == .load {
+            if hasLowPrecision { lowPrecisionLoad[key] = false }
+            return false
+        }
+        var substitute = -1
+        if case let .substitute(buddy) = action { substitute = buddy }
+        observer?.observe(.missServed(layer: layer, expert: expert, action: action.kind, substitute: substitute, time: now))
+        switch action {
+        case .load:
+            return false
+        case .loadLowPrecision:
+            precondition(lowPrecisionForm != nil, "miss policy '\(missPolicy.name)' asked for a low-precision copy it did not declare")
+            lowPrecisionLoad[key] = true
+            jobLowPrecision[job] = true
+            metrics.onDemandLoads += 1
+            loadOnDemand(key)
+        case .cpu:
+            precondition(cpuAvailable, "miss policy '\(missPolicy.name)' ran an expert on the CPU where offloaded experts live on storage")
+            awaitingCompute[key] = false
+            jobDone[job] = true
+            runOnCPU(layer: layer, expert: expert, tokens: tokens)
+        case .skip:
+            awaitingCompute[key] = false
+            jobDone[job] = true
+        case let .substitute(buddy):
+            let buddyKey = layer * experts + buddy
+            precondition(buddy >= 0 && buddy < experts && cache.contains(buddyKey) && router.tokensPerExpert[buddy] == 0 && !awaitingCompute[buddyKey],
+                         "miss policy '\(missPolicy.name)' substituted expert \(buddy) of layer \(layer), which is not cached, is routed itself or already stands in for another miss")
+            awaitingCompute[key] = false
+            awaitingCompute[buddyKey] = true
+            jobKey[job] = Int32(buddyKey)
+        }
+        return true
+    }
+
+    /// Runs an expert on the CPU: it starts once the CPU is free and the activations are on the host; its results are
+    /// back on the device one copy later, and the layer's GPU work waits for them at its end.
+    func runOnCPU(layer: Int, expert: Int, tokens: Int) {
+        let start = max(cpuFree, routedAt + activationToHostSeconds(tokens: tokens))
+        let end = start + costs.cpuExpertSeconds(tokens: tokens)
+        let ready = end + activationToDeviceSeconds(tokens: tokens)
+        cpuFree = end
+        layerCPUReady = max(layerCPUReady, ready)
+        missStatistics.cpuBusySeconds += end - start
+        missStatistics.activationBytes += 2 * Double(tokens * costs.activationBytesPerToken)
+        observer?.observe(.cpuCompute(CPUWork(start: start, end: end, resultsReady: ready, layer: layer, expert: expert, tokens: tokens)))
     }
 
     @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) -> Admission {
@@ -384,6 +508,14 @@ public final class Simulation: PrefetchContext {
     func load(_ key: Int, cause: TransferCause) {
         loadGeneration[key] &+= 1
         observer?.observe(.loadIssued(key: key, cause: cause, generation: loadGeneration[key], time: now))
+        if hasLowPrecision && cause == .onDemand && lowPrecisionLoad[key], let form = lowPrecisionForm {
+            for p in 0..<parts {
+                partArrival[key * parts + p] = .infinity
+                enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: form.partBytes[p], cause: cause, toHost: false,
+                                 generation: loadGeneration[key]), on: h2d)
+            }
+            return
+        }
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
@@ -428,18 +560,20 @@ public final class Simulation: PrefetchContext {
     /// in access order; when none has, the stream waits for the next arrival.
     func computeExperts(jobs: Int, layer: Int, from start: Double) -> Double {
         var gpuFree = start
-        var remaining = jobs
+        // Jobs a miss policy ran on the CPU or skipped are done already.
+        var remaining = 0
+        for j in 0..<jobs where !jobDone[j] { remaining += 1 }
         while remaining > 0 {
             advance(to: gpuFree)
             let horizon = max(gpuFree, now)
             // Experts whose weights are all present go first; then one whose first part has arrived (pipelining).
             var pick = -1
             for j in 0..<jobs where !jobDone[j] {
-                if partArrival[(layer * experts + Int(router.distinct[j])) * parts + parts - 1] <= horizon { pick = j; break }
+                if partArrival[Int(jobKey[j]) * parts + parts - 1] <= horizon { pick = j; break }
             }
             if pick < 0 && parts > 1 {
                 for j in 0..<jobs where !jobDone[j] {
-                    if partArrival[(layer * experts + Int(router.distinct[j])) * parts] <= horizon { pick = j; break }
+                    if partArrival[Int(jobKey[j]) * parts] <= horizon { pick = j; break }
                 }
             }
             if pick < 0 {
@@ -448,7 +582,10 @@ public final class Simulation: PrefetchContext {
                 continue
             }
             let e = Int(router.distinct[pick])
-            let key = layer * experts + e
+            // The weights computed: the routed expert's own, or a substitute's.
+            let key = Int(jobKey[pick])
+            let weightsExpert = key - layer * experts
+            let lowPrecision = hasLowPrecision && jobLowPrecision[pick]
             let tokens = Int(router.tokensPerExpert[e])
             for p in 0..<parts {
                 let index = key * parts + p
@@ -458,14 +595,16 @@ public final class Simulation: PrefetchContext {
                 }
                 let ready = max(gpuFree, partArrival[index])
                 metrics.gpuStallSeconds += ready - gpuFree
-                let computeSeconds = costs.expertPartSeconds(tokens: tokens, part: p)
+                let computeSeconds = lowPrecision ? costs.expertPartSeconds(tokens: tokens, part: p, form: lowPrecisionForm!)
+                    : costs.expertPartSeconds(tokens: tokens, part: p)
                 if let observer {
-                    if ready > gpuFree { observer.observe(.stall(start: gpuFree, end: ready, layer: layer, expert: e, cause: .weights)) }
-                    observer.observe(.compute(GPUWork(kind: .expert, start: ready, end: ready + computeSeconds, layer: layer, expert: e,
-                                                      part: p, tokens: tokens)))
+                    if ready > gpuFree { observer.observe(.stall(start: gpuFree, end: ready, layer: layer, expert: weightsExpert, cause: .weights)) }
+                    observer.observe(.compute(GPUWork(kind: .expert, start: ready, end: ready + computeSeconds, layer: layer, expert: weightsExpert,
+                                                      part: p, tokens: tokens, substituteFor: weightsExpert == e ? -1 : e, lowPrecision: lowPrecision)))
                 }
                 gpuFree = ready + computeSeconds
             }
+            if lowPrecision { jobLowPrecision[pick] = false }
             jobDone[pick] = true
             remaining -= 1
             awaitingCompute[key] = false
@@ -475,6 +614,13 @@ public final class Simulation: PrefetchContext {
                 holdsLoadBuffer[key] = false
                 events.schedule(at: gpuFree, kind: .bufferReleased, channel: -1)
             }
+        }
+        // The layer's output needs the CPU's experts too (zero when none ran there).
+        if layerCPUReady > gpuFree {
+            observer?.observe(.stall(start: gpuFree, end: layerCPUReady, layer: layer, expert: -1, cause: .cpu))
+            metrics.gpuStallSeconds += layerCPUReady - gpuFree
+            missStatistics.cpuWaitSeconds += layerCPUReady - gpuFree
+            gpuFree = layerCPUReady
         }
         return gpuFree
     }
@@ -702,6 +848,51 @@ public final class Simulation: PrefetchContext {
         return true
     }
 
+    // MARK: MissContext
+
+    public var routedExperts: [Int] { (0..<currentJobs).map { Int(router.distinct[$0]) } }
+
+    public func tokens(expert: Int) -> Int { Int(router.tokensPerExpert[expert]) }
+
+    public func gate(expert: Int) -> ExpertGate? { router.gateStatistics?.gate(expert: expert) }
+
+    public func isCached(layer: Int, expert: Int) -> Bool { cache.contains(layer * experts + expert) }
+
+    public func isPinned(layer: Int, expert: Int) -> Bool {
+        (cache.group(ofLayer: layer) as? PinnedPlacement)?.pins(layer * experts + expert) ?? false
+    }
+
+    public func gpuSeconds(tokens: Int, lowPrecision: Bool) -> Double {
+        var seconds = 0.0
+        for p in 0..<parts {
+            seconds += lowPrecision ? costs.expertPartSeconds(tokens: tokens, part: p, form: lowPrecisionForm!) : costs.expertPartSeconds(tokens: tokens, part: p)
+        }
+        return seconds
+    }
+
+    public func loadSeconds(lowPrecision: Bool) -> Double {
+        let partBytes = lowPrecision ? lowPrecisionForm!.partBytes : costs.expertPartBytes
+        return partBytes.reduce(0) { $0 + transferSetupSeconds + Double($1) / h2dBytesPerSecond }
+    }
+
+    public var linkFreeAt: Double {
+        let free = h2d.freeForOnDemand(at: now) { self.transferSetupSeconds + Double($0.bytes) / ($0.toHost ? self.d2hBytesPerSecond : self.h2dBytesPerSecond) }
+        let waiting = loadsWaitingForBuffer.count - loadsWaitingHead
+        return free + Double(waiting) * loadSeconds(lowPrecision: false)
+    }
+
+    public var cpuFreeAt: Double { cpuFree }
+
+    public func cpuSeconds(tokens: Int) -> Double { costs.cpuExpertSeconds(tokens: tokens) }
+
+    public func activationToHostSeconds(tokens: Int) -> Double {
+        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / d2hBytesPerSecond
+    }
+
+    public func activationToDeviceSeconds(tokens: Int) -> Double {
+        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / h2dBytesPerSecond
+    }
+
     // MARK: Report
 
     func makeReport(source: PassSource) -> Report {
@@ -716,6 +907,16 @@ public final class Simulation: PrefetchContext {
     var routedTokenLayers: Int { router.tokenLayers }
     var activatedExperts: Int { router.activatedExperts }
     var recordedExperts: Int { router.recordedExperts }
+    /// What the miss policy did; nil for `load`.
+    var missReport: Report.Miss? {
+        guard asksOnMiss else { return nil }
+        let approximated = MissActionKind.allCases.contains { $0.approximates && missStatistics.count($0) > 0 }
+        return missStatistics.report(policy: config.miss, routedCells: router.activatedExperts,
+                                     massKnown: router.gateStatistics != nil && source.header.weights != .none,
+                                     approximates: missPolicy.requirements.approximates || approximated, lowPrecision: lowPrecisionForm,
+                                     usedCPU: missStatistics.count(.cpu) > 0, makespanSeconds: metrics.makespanSeconds, notes: missPolicy.notes)
+    }
+
     /// What a dropping gating policy did; nil for exact replay.
     var gatingReport: Report.Gating? {
         router.statistics?.report(policy: config.gating, recordedExperts: router.recordedExperts, activatedExperts: router.activatedExperts,

@@ -9,6 +9,8 @@ public struct SimulationConfig: Sendable {
     public var gating: String
     /// Prefetch spec, e.g. `none`, `next-layer-gate`, `next-layer-gate:depth=3,link=low-priority` (`PrefetchSpec`).
     public var prefetch: String
+    /// Miss spec, e.g. `load` (the default), `fiddler`, `hobbit:low=hqq2` (`MissPolicy`).
+    public var miss: String = "load"
     public var missingCells: MissingCellPolicy
     public var initialFill: ExpertCache.InitialFill
     /// KV-cache tokens set aside before sizing a `fit` cache (the longest context you expect).

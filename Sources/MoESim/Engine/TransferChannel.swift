@@ -102,6 +102,11 @@ struct TransferRing {
         return removed
     }
 
+    /// Calls `body` with each queued transfer, oldest first.
+    func forEach(_ body: (Transfer) -> Void) {
+        for i in 0..<count { body(ring[(head + i) % ring.count]) }
+    }
+
     /// Applies `change` to every queued transfer matching `predicate`.
     mutating func update(where predicate: (Transfer) -> Bool, _ change: (inout Transfer) -> Void) {
         for i in 0..<count where predicate(ring[(head + i) % ring.count]) { change(&ring[(head + i) % ring.count]) }
@@ -206,6 +211,16 @@ public final class TransferChannel {
         active = nil
         epoch &+= 1
         return true
+    }
+
+    /// When an on-demand transfer queued at `time` would start: after the transfer in flight (unless a `preempt` link
+    /// would suspend it, being speculative) and every transfer queued ahead of it (`seconds` each). Speculative
+    /// transfers on a priority link wait behind it.
+    func freeForOnDemand(at time: Double, seconds: (Transfer) -> Double) -> Double {
+        var free = time
+        if let active, !(discipline == .preempt && active.speculative) { free = max(time, activeEnd) }
+        urgent.forEach { free += seconds($0) }
+        return free
     }
 
     /// Removes queued transfers matching `predicate` (cancelled before they started) and returns them.

@@ -67,8 +67,30 @@ public struct HardwareProfile: Codable, Sendable {
         /// Speed of the host core that drives the inference loop, relative to the reference host (the A100 presets'
         /// DGX-class EPYC). The runtime's fixed overheads (Python dispatch, kernel launches) are divided by it. Absent: 1.
         public var dispatchSpeedRelative: Sourced<Double>?
+        /// Fraction of `memoryBandwidthBytesPerSecond` the CPU's expert kernels reach (CPU execution of experts:
+        /// Fiddler, HybriMoE). Absent: `defaultCPUMemoryBandwidthFraction`.
+        public var cpuAchievedMemoryBandwidthFraction: Sourced<Double>?
+        /// Fraction of `cpuFlopsPerSecond` those kernels reach. Absent: `defaultCPUComputeFraction`.
+        public var cpuAchievedComputeFraction: Sourced<Double>?
 
         public var dispatchSpeed: Double { dispatchSpeedRelative?.value ?? 1 }
+
+        /// STREAM reaches 74-78 % of the DDR4 wire rate (TI SPRAD45A and SPRACV1B STREAM tables) and llama.cpp's CPU
+        /// decode >= 53.3 of 68.2 GB/s (78 %) on an M1 (ggml-org/llama.cpp PR #1642). UNCONFIRMED for the desktop and
+        /// server hosts of the presets; 0.75 is the low end of those figures.
+        public static let defaultCPUMemoryBandwidthFraction = Sourced(0.75, source: "STREAM 74-78 % of DDR4 wire rate (TI SPRAD45A, SPRACV1B); llama.cpp PR #1642 M1 CPU decode >= 53.3 of 68.2 GB/s", unconfirmed: true)
+        /// An estimate, UNCONFIRMED: batch-1 decode on the CPU is memory-bound, so this matters only for prefill.
+        public static let defaultCPUComputeFraction = Sourced(0.5, source: "estimate (no measured CPU GEMM efficiency in the sources read)", unconfirmed: true)
+
+        /// Host memory bandwidth the CPU's expert kernels reach.
+        public var effectiveCPUMemoryBandwidthBytesPerSecond: Double {
+            memoryBandwidthBytesPerSecond.value * (cpuAchievedMemoryBandwidthFraction ?? Host.defaultCPUMemoryBandwidthFraction).value
+        }
+
+        /// CPU throughput those kernels reach.
+        public var effectiveCPUFlopsPerSecond: Double {
+            cpuFlopsPerSecond.value * (cpuAchievedComputeFraction ?? Host.defaultCPUComputeFraction).value
+        }
     }
 
     public struct Storage: Codable, Sendable {
@@ -118,6 +140,8 @@ public struct HardwareProfile: Codable, Sendable {
         add("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
         add("host.cpuCores", host.cpuCores)
         if let speed = host.dispatchSpeedRelative { add("host.dispatchSpeedRelative", speed) }
+        add("host.cpuAchievedMemoryBandwidthFraction", host.cpuAchievedMemoryBandwidthFraction ?? Host.defaultCPUMemoryBandwidthFraction)
+        add("host.cpuAchievedComputeFraction", host.cpuAchievedComputeFraction ?? Host.defaultCPUComputeFraction)
         if let pageable = hostLink?.pageableH2DBytesPerSecond { add("hostLink.pageableH2DBytesPerSecond", pageable) }
         if let storage {
             add("storage.readBytesPerSecond", storage.readBytesPerSecond)
@@ -155,6 +179,8 @@ public struct HardwareProfile: Codable, Sendable {
         try positive("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
         try positive("host.cpuCores", host.cpuCores)
         try positive("host.dispatchSpeedRelative", host.dispatchSpeedRelative)
+        if let f = host.cpuAchievedMemoryBandwidthFraction { try fraction("host.cpuAchievedMemoryBandwidthFraction", f) }
+        if let f = host.cpuAchievedComputeFraction { try fraction("host.cpuAchievedComputeFraction", f) }
         if let link = hostLink {
             try positive("hostLink.h2dBytesPerSecond", link.h2dBytesPerSecond)
             try positive("hostLink.d2hBytesPerSecond", link.d2hBytesPerSecond)

@@ -13,6 +13,8 @@ public struct Report: Codable, Sendable {
         public var initialFill: String
         /// Where offloaded experts come from: "host" over the host link, or "storage".
         public var offloadTier: String
+        /// The miss spec (absent for `load`, what every run did before miss policies existed).
+        public var miss: String?
     }
 
     public struct Sizes: Codable, Sendable {
@@ -162,6 +164,59 @@ public struct Report: Codable, Sendable {
         public var proxyDefinition: String?
     }
 
+    /// What a miss policy did (absent for `--miss load`). See `MissStatistics`.
+    public struct Miss: Codable, Sendable {
+        /// Experts that ran on the CPU, and what that cost.
+        public struct CPU: Codable, Sendable {
+            public var experts: Int
+            public var busySeconds: Double
+            public var busyFraction: Double?
+            /// GPU time spent waiting for the CPU's results at the end of a layer (included in the GPU stall).
+            public var gpuWaitSeconds: Double
+            /// Activations sent to the host and results sent back (not on the copy engines' queues: see `Simulation`).
+            public var activationBytes: Double
+        }
+
+        /// A PROXY for what approximate actions changed, not a measured accuracy: see `definition`.
+        public struct Quality: Codable, Sendable {
+            /// One approximate action's share.
+            public struct Share: Codable, Sendable {
+                public var action: String
+                public var cells: Int
+                public var cellFraction: Double?
+                public var gateMass: Double?
+                public var gateMassFraction: Double?
+            }
+
+            public var definition: String
+            /// Routed (token, expert) cells after gating, and their gate-weight mass (1 per token-layer with weights).
+            public var routedCells: Int
+            public var routedGateMass: Double?
+            /// Cells whose expert was skipped, substituted or run in low precision, and their share of the gate mass.
+            public var affectedCells: Int
+            public var affectedCellFraction: Double?
+            public var affectedGateMass: Double?
+            public var affectedGateMassFraction: Double?
+            public var byAction: [Share]
+        }
+
+        /// The miss spec as given.
+        public var policy: String
+        /// Misses the policy decided (misses not served by a staged prefetch).
+        public var misses: Int
+        public var loaded: Int
+        public var loadedLowPrecision: Int
+        public var ranOnCPU: Int
+        public var skipped: Int
+        public var substituted: Int
+        /// The low-precision copy's quantization and bytes (policies that load one).
+        public var lowPrecisionQuantization: String?
+        public var lowPrecisionExpertBytes: Int?
+        public var cpu: CPU?
+        public var quality: Quality?
+        public var notes: [String]?
+    }
+
     public var tool: String = "moe-sim"
     public var configuration: Configuration
     public var sizes: Sizes
@@ -177,5 +232,6 @@ public struct Report: Codable, Sendable {
     public var memory: Memory
     public var routing: Routing
     public var gating: Gating?
+    public var miss: Miss?
     public var warnings: [String]
 }

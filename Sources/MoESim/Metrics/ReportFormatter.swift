@@ -19,7 +19,8 @@ public enum ReportFormatter {
         out += "  hardware  \(c.hardware) (\(hardware.title))\n"
         out += "  model     \(c.model), quantization \(c.quantization) (expert \(ByteSize.format(Double(r.sizes.expertBytes))), resident weights \(ByteSize.format(Double(r.sizes.residentWeightBytes))))\n"
         let perLayer = r.sizes.cacheCapacityExperts.count > 1 ? (Set(r.sizes.cacheCapacityExperts).count == 1 ? "\(r.sizes.cacheCapacityExperts[0]) per layer, " : "per layer \(r.sizes.cacheCapacityExperts), ") : ""
-        out += "  policies  cache \(c.cache) (\(perLayer)\(r.sizes.cacheCapacityTotalExperts) experts), gating \(c.gating), prefetch \(c.prefetch), runtime \(c.runtime)\n\n"
+        out += "  policies  cache \(c.cache) (\(perLayer)\(r.sizes.cacheCapacityTotalExperts) experts), gating \(c.gating), prefetch \(c.prefetch)"
+            + (c.miss.map { ", miss \($0)" } ?? "") + ", runtime \(c.runtime)\n\n"
         let d = r.decode
         if let lat = d.latency {
             out += "Decode     \(d.tokens) tokens, \(String(format: "%.3f", d.tokensPerSecond ?? 0)) tokens/s; latency mean \(ms(lat.meanSeconds)), p50 \(ms(lat.p50Seconds)), p99 \(ms(lat.p99Seconds))\n"
@@ -37,6 +38,7 @@ public enum ReportFormatter {
             out += "           Belady optimum for this capacity \(percent(opt)); gap \(percent(k.gapToBelady))\n"
         }
         if r.prefetch.perLayer != nil || r.prefetch.issued > 0 { out += prefetchText(r.prefetch) }
+        if let miss = r.miss { out += missText(miss) }
         let l = r.link
         if c.offloadTier == HardwareProfile.OffloadTier.storage.rawValue {
             out += "Storage    \(l.name): read \(gb(l.h2dBytes)) (\(gb(l.h2dBytesPerDecodeToken)) per decode token), busy \(percent(l.h2dBusyFraction))\n"
@@ -76,6 +78,34 @@ public enum ReportFormatter {
         if p.waitSeconds > 0 { out += "; GPU waited \(seconds(p.waitSeconds)) for the previous layer's prefetch" }
         out += "\n"
         for note in p.notes ?? [] { out += "           \(note)\n" }
+        return out
+    }
+
+    /// The miss policy's lines: what it did with the misses, the CPU's share, and the quality PROXY of approximations.
+    public static func missText(_ m: Report.Miss) -> String {
+        var actions = ["\(m.loaded) loaded"]
+        if m.loadedLowPrecision > 0 || m.lowPrecisionQuantization != nil {
+            actions.append("\(m.loadedLowPrecision) loaded in low precision"
+                + (m.lowPrecisionQuantization.map { " (\($0), \(ByteSize.format(Double(m.lowPrecisionExpertBytes ?? 0))) each)" } ?? ""))
+        }
+        if m.ranOnCPU > 0 { actions.append("\(m.ranOnCPU) run on the CPU") }
+        if m.skipped > 0 { actions.append("\(m.skipped) skipped") }
+        if m.substituted > 0 { actions.append("\(m.substituted) substituted by a cached expert") }
+        var out = "Misses     \(m.policy): \(m.misses) decided: " + actions.joined(separator: ", ") + "\n"
+        if let cpu = m.cpu {
+            out += "CPU        \(cpu.experts) experts, busy \(seconds(cpu.busySeconds)) (\(percent(cpu.busyFraction))); GPU waited \(seconds(cpu.gpuWaitSeconds)) for CPU results; activations \(ByteSize.format(cpu.activationBytes)) over the link\n"
+        }
+        if let q = m.quality {
+            out += "Quality    PROXY, not a measured accuracy: \(percent(q.affectedCellFraction)) of routed (token, expert) cells"
+            out += q.affectedGateMassFraction.map { " and \(percent($0)) of gate-weight mass" } ?? " (gate-weight mass n/a: no recorded weights)"
+            out += " approximated"
+            let parts = q.byAction.filter { $0.cells > 0 }.map { share in
+                "\(share.action) \(percent(share.cellFraction))" + (share.gateMassFraction.map { "/\(percent($0))" } ?? "")
+            }
+            if !parts.isEmpty { out += " (" + parts.joined(separator: ", ") + ")" }
+            out += "\n"
+        }
+        for note in m.notes ?? [] { out += "           \(note)\n" }
         return out
     }
 
@@ -167,6 +197,20 @@ public enum ReportFormatter {
             ("prefetch_useful_bytes", f(r.prefetch.usefulBytes)), ("prefetch_wasted_bytes", f(r.prefetch.wastedBytes)),
             ("prefetch_cancelled_bytes", f(r.prefetch.cancelledBytes)), ("link_contention_s", f(r.prefetch.linkContentionSeconds)),
             ("prefetch_wait_s", f(r.prefetch.waitSeconds)),
+        ] + missColumns(r)
+    }
+
+    /// The miss policy's columns, present only with one (as the speedup columns only with a baseline), so that a run
+    /// with `--miss load` prints what it printed before miss policies existed.
+    static func missColumns(_ r: Report) -> [(String, String)] {
+        guard let m = r.miss else { return [] }
+        func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        return [
+            ("miss", m.policy), ("miss_loaded", "\(m.loaded)"), ("miss_loaded_low_precision", "\(m.loadedLowPrecision)"),
+            ("miss_ran_on_cpu", "\(m.ranOnCPU)"), ("miss_skipped", "\(m.skipped)"), ("miss_substituted", "\(m.substituted)"),
+            ("cpu_busy_s", f(m.cpu?.busySeconds ?? 0)), ("cpu_wait_s", f(m.cpu?.gpuWaitSeconds ?? 0)),
+            ("quality_proxy_affected_cell_fraction", f(m.quality?.affectedCellFraction)),
+            ("quality_proxy_affected_gate_mass_fraction", f(m.quality?.affectedGateMassFraction)),
         ]
     }
 

@@ -178,7 +178,8 @@ struct RunMetrics {
             configuration: .init(trace: source.sourceName, hardware: config.hardware.name, model: config.model.name,
                                  quantization: config.quantization.name, runtime: config.runtime.name, cache: config.cache.text,
                                  gating: config.gating, prefetch: config.prefetch, missingCells: config.missingCells.rawValue,
-                                 initialFill: config.initialFill.rawValue, offloadTier: config.hardware.offloadTier.rawValue),
+                                 initialFill: config.initialFill.rawValue, offloadTier: config.hardware.offloadTier.rawValue,
+                                 miss: sim.asksOnMiss ? config.miss : nil),
             sizes: .init(expertBytes: sim.costs.expertBytes, residentWeightBytes: sim.costs.residentWeightBytes,
                          kvCacheBytesPerToken: sim.costs.kvCacheBytesPerToken, cacheCapacityExperts: sim.cache.capacities,
                          cacheCapacityTotalExperts: sim.cache.totalCapacity),
@@ -210,6 +211,7 @@ struct RunMetrics {
                            recordedExpertsPerTokenLayer: RunMetrics.ratio(Double(sim.recordedExperts), Double(sim.routedTokenLayers)),
                            missingCells: source.missingCellCount),
             gating: sim.gatingReport,
+            miss: sim.missReport,
             warnings: warnings)
     }
 }

@@ -67,6 +67,7 @@ public enum ChromeTrace {
             }
         case .stall: return "stall"
         case let .transfer(cause): return cause.name
+        case .cpuExpert: return "cpu-expert"
         }
     }
 }

@@ -22,6 +22,8 @@ public final class InvariantChecker: SimulationObserver {
     let experts: Int
     let parts: Int
     let expertBytes: Int
+    /// Bytes of a miss policy's low-precision copy (nil: it never loads one).
+    let lowPrecisionBytes: Int?
     let perLayerGroups: Bool
     let capacities: [Int]
     let groups: [EvictionPolicy]
@@ -44,14 +46,20 @@ public final class InvariantChecker: SimulationObserver {
     /// How each key last left the cache, and how it was last accessed (for violation details).
     var lastEviction: [(time: Double, by: Int)?]
     var lastAccess: [(time: Double, outcome: AccessOutcome)?]
+    /// Miss policies: the step whose miss of the key was served without a full load, and how.
+    var servedStep: [Int]
+    var servedAction: [MissActionKind]
+    /// The key's next on-demand load is a low-precision copy.
+    var lowPrecisionPending: [Bool]
 
     // Clocks.
     var clock = 0.0
     var gpuEnd = 0.0
     var channelEnd = [0.0, 0.0]
 
-    // The pass in progress.
+    // The pass in progress, and the step (pass x layers + layer) of the latest access.
     var pass = -1
+    var step = -1
     var passComputeSeconds = 0.0
     var passStallSeconds = 0.0
     var passOnDemandBytes = 0.0
@@ -62,14 +70,29 @@ public final class InvariantChecker: SimulationObserver {
     var movedBytes = [0.0, 0.0, 0.0]
     var cancelledPrefetchBytes = 0.0
     var stallSeconds = 0.0
-    /// Bytes moved (or cancelled) so far by each load not yet complete, keyed by key and generation.
-    var openLoads: [UInt64: Int] = [:]
+    /// Bytes the on-demand loads issued should move (low-precision ones move fewer).
+    var onDemandIssuedBytes = 0.0
+    /// Bytes moved (or cancelled) so far by each load not yet complete, and the bytes it moves in all, keyed by key
+    /// and generation.
+    var openLoads: [UInt64: (moved: Int, bytes: Int)] = [:]
+    /// Misses served per `MissActionKind` (never `load`), and the CPU and substitute computations seen.
+    var served = [Int](repeating: 0, count: MissActionKind.allCases.count)
+    var cpuComputations = 0
+    var substituteComputations = 0
+    /// The CPU's last expert end, and when the current layer's CPU results are back (0: none pending).
+    var cpuEnd = 0.0
+    var pendingCPUReady = 0.0
+    var pendingCPULayer = -1
+    var cpuBusySeconds = 0.0
+    /// The step at which a key runs in place of a missing expert.
+    var substituteStep: [Int]
 
     public init(simulation sim: Simulation) {
         layers = sim.layers
         experts = sim.experts
         parts = sim.parts
         expertBytes = sim.costs.expertBytes
+        lowPrecisionBytes = sim.lowPrecisionForm?.bytes
         perLayerGroups = sim.cache.layout == .perLayer
         capacities = sim.cache.capacities
         groups = sim.cache.groups
@@ -87,6 +110,10 @@ public final class InvariantChecker: SimulationObserver {
         groupCount = Array(repeating: 0, count: sim.cache.groups.count)
         lastEviction = Array(repeating: nil, count: keys)
         lastAccess = Array(repeating: nil, count: keys)
+        servedStep = Array(repeating: -1, count: keys)
+        servedAction = Array(repeating: .load, count: keys)
+        lowPrecisionPending = Array(repeating: false, count: keys)
+        substituteStep = Array(repeating: -1, count: keys)
         // The cache's initial fill happened before the run: those experts are on the device from time 0.
         for (g, group) in sim.cache.groups.enumerated() {
             for key in group.residentKeys {
@@ -125,7 +152,7 @@ public final class InvariantChecker: SimulationObserver {
         case let .compute(work):
             gpuSlice(start: work.start, end: work.end, layer: work.layer >= 0 ? work.layer : nil, expert: work.kind == .expert ? work.expert : nil)
             passComputeSeconds += work.end - work.start
-            if work.kind == .expert { computedExpert(work) }
+            if work.kind == .expert { computedExpert(work) } else if work.kind != .sharedExperts { layerOutputUsed(at: work.start) }
         case let .stall(start, end, layer, expert, _):
             gpuSlice(start: start, end: end, layer: layer, expert: expert >= 0 ? expert : nil)
             passStallSeconds += end - start
@@ -133,7 +160,12 @@ public final class InvariantChecker: SimulationObserver {
         case let .access(layer, expert, outcome, time):
             let key = layer * experts + expert
             lastAccess[key] = (time, outcome)
-            inUseByStep[key] = pass * layers + layer
+            step = pass * layers + layer
+            inUseByStep[key] = step
+            if substituteStep[key] == step {
+                fail(InvariantViolation(.missActions, pass: pass, layer: layer, expert: expert, time: time,
+                                        "routed at a layer where it already runs in place of a missing expert (a token would get its output twice)"))
+            }
             switch outcome {
             case .hit:
                 hits += 1
@@ -148,18 +180,35 @@ public final class InvariantChecker: SimulationObserver {
                 for p in 0..<parts { arrival[key * parts + p] = nil }
             }
         case let .cacheInserted(key, evicted, time):
+            if step >= 0 && servedStep[key] == step && servedAction[key] == .lowPrecision {
+                fail(InvariantViolation(.missActions, pass: pass, layer: key / experts, expert: key % experts, time: time, "a low-precision copy entered the cache"))
+            }
             cacheInserted(key, evicted: evicted, time: time)
+        case let .missServed(layer, expert, action, substitute, time):
+            missServed(layer: layer, expert: expert, action: action, substitute: substitute, time: time)
+        case let .cpuCompute(work):
+            cpuComputed(work)
         case .cacheBypassed:
             return
-        case let .loadIssued(key, cause, generation, _):
+        case let .loadIssued(key, cause, generation, time):
             currentGeneration[key] = generation
             for p in 0..<parts { arrival[key * parts + p] = nil }
-            openLoads[UInt64(key) << 32 | UInt64(generation)] = 0
+            var bytes = expertBytes
+            if cause == .onDemand && lowPrecisionPending[key] {
+                lowPrecisionPending[key] = false
+                bytes = lowPrecisionBytes ?? expertBytes
+            }
+            openLoads[UInt64(key) << 32 | UInt64(generation)] = (0, bytes)
             switch cause {
             case .onDemand:
+                if step >= 0 && servedStep[key] == step && servedAction[key] != .lowPrecision {
+                    fail(InvariantViolation(.missActions, pass: pass, layer: key / experts, expert: key % experts, time: time,
+                                            "loaded on demand, but the miss policy served this miss by \(servedAction[key].name)"))
+                }
                 onDemandLoads += 1
+                onDemandIssuedBytes += Double(bytes)
                 holdsLoadBuffer[key] = true
-                passOnDemandBytes += Double(expertBytes)
+                passOnDemandBytes += Double(bytes)
             case .prefetch:
                 prefetchLoads += 1
                 staged[key] = true
@@ -211,6 +260,23 @@ public final class InvariantChecker: SimulationObserver {
     func computedExpert(_ work: GPUWork) {
         if work.part == 0 { expertComputations += 1 }
         let key = work.layer * experts + work.expert
+        let workStep = pass * layers + work.layer
+        if workStep >= 0 && servedStep[key] == workStep && servedAction[key] != .lowPrecision {
+            fail(InvariantViolation(.missActions, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
+                                    "computed on the GPU, but the miss policy served this miss by \(servedAction[key].name)"))
+        }
+        if work.substituteFor >= 0 && work.part == 0 {
+            substituteComputations += 1
+            let missing = work.layer * experts + work.substituteFor
+            if servedStep[missing] != workStep || servedAction[missing] != .substitute {
+                fail(InvariantViolation(.missActions, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
+                                        "computed in place of E\(work.substituteFor), which the miss policy did not substitute"))
+            }
+        }
+        if work.lowPrecision != (workStep >= 0 && servedStep[key] == workStep && servedAction[key] == .lowPrecision) {
+            fail(InvariantViolation(.missActions, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
+                                    work.lowPrecision ? "computed from a low-precision copy nobody asked for" : "computed in full precision, but only its low-precision copy was loaded"))
+        }
         guard let arrived = arrival[key * parts + work.part] else {
             fail(InvariantViolation(.computedWhileResident, pass: pass, layer: work.layer, expert: work.expert, time: work.start,
                                     "computed (part \(work.part)) but its weights never arrived on the device"))
@@ -239,6 +305,68 @@ public final class InvariantChecker: SimulationObserver {
             ? "its cache slot went to L\(newcomer / experts)/E\(newcomer % experts), whose staging buffer was given back before this expert ran"
             : "computed while neither the cache, a staging buffer nor a load buffer holds it"
         fail(InvariantViolation(.computedWhileResident, pass: pass, layer: work.layer, expert: work.expert, time: work.start, detail + history(key)))
+    }
+
+    /// A miss policy served a miss without a full load.
+    func missServed(layer: Int, expert: Int, action: MissActionKind, substitute: Int, time: Double) {
+        let key = layer * experts + expert
+        served[Int(action.rawValue)] += 1
+        func violation(_ detail: String) { fail(InvariantViolation(.missActions, pass: pass, layer: layer, expert: expert, time: time, detail)) }
+        guard action != .load else { return violation("reported as served without a load, but the action is `load`") }
+        if lastAccess[key]?.outcome != .miss || inUseByStep[key] != step {
+            violation("the miss policy served it by \(action.name), but it is not a miss of the current layer")
+        }
+        servedStep[key] = step
+        servedAction[key] = action
+        switch action {
+        case .lowPrecision:
+            if lowPrecisionBytes == nil { violation("a low-precision load by a policy that declared no low-precision copy") }
+            lowPrecisionPending[key] = true
+        case .substitute:
+            guard substitute >= 0 && substitute < experts && substitute != expert else { return violation("substituted by E\(substitute), not another expert of its layer") }
+            let buddy = layer * experts + substitute
+            if !inCache[buddy] { violation("substituted by E\(substitute), which is not cached" + history(buddy)) }
+            if substituteStep[buddy] == step {
+                violation("substituted by E\(substitute), which already stands in for another miss of this layer")
+            } else if inUseByStep[buddy] == step {
+                violation("substituted by E\(substitute), which is routed at this layer itself")
+            }
+            inUseByStep[buddy] = step
+            substituteStep[buddy] = step
+        case .cpu, .skip, .load:
+            inUseByStep[key] = -1
+        }
+    }
+
+    /// An expert ran on the CPU.
+    func cpuComputed(_ work: CPUWork) {
+        let key = work.layer * experts + work.expert
+        cpuComputations += 1
+        cpuBusySeconds += work.end - work.start
+        func violation(_ invariant: InvariantViolation.Invariant, _ detail: String) {
+            fail(InvariantViolation(invariant, pass: pass, layer: work.layer, expert: work.expert, time: work.start, detail))
+        }
+        if step < 0 || servedStep[key] != step || servedAction[key] != .cpu { violation(.missActions, "ran on the CPU, but the miss policy did not send this miss there") }
+        if work.start < cpuEnd && !InvariantChecker.close(work.start, cpuEnd) {
+            violation(.timeMonotonic, "a CPU expert starts at \(work.start) s, before the previous one ended at \(cpuEnd) s")
+        }
+        if work.end < work.start || work.resultsReady < work.end { violation(.timeMonotonic, "a CPU expert runs \(work.start)..\(work.end) s with results back at \(work.resultsReady) s") }
+        if let routed = lastAccess[key]?.time, work.start < routed && !InvariantChecker.close(work.start, routed) {
+            violation(.missActions, "a CPU expert starts at \(work.start) s, before its routing was known at \(routed) s")
+        }
+        cpuEnd = max(cpuEnd, work.end)
+        pendingCPUReady = max(pendingCPUReady, work.resultsReady)
+        pendingCPULayer = work.layer
+    }
+
+    /// Compute that needs the previous layer's output starts at `start`: the CPU's results must be back by then.
+    func layerOutputUsed(at start: Double) {
+        guard pendingCPUReady > 0 else { return }
+        if start < pendingCPUReady && !InvariantChecker.close(start, pendingCPUReady) {
+            fail(InvariantViolation(.missActions, pass: pass, layer: pendingCPULayer, time: start,
+                                    "layer \(pendingCPULayer)'s output was used at \(start) s, before the CPU's results were back at \(pendingCPUReady) s"))
+        }
+        pendingCPUReady = 0
     }
 
     func history(_ key: Int) -> String {
@@ -291,15 +419,15 @@ public final class InvariantChecker: SimulationObserver {
         let key = Int(transfer.key)
         guard let before = openLoads[id] else {
             fail(InvariantViolation(.bytesMoved, pass: pass, layer: key / experts, expert: key % experts, time: time,
-                                    "\(bytes) bytes of a load that was never issued, or had already moved all \(expertBytes) bytes"))
+                                    "\(bytes) bytes of a load that was never issued, or had already moved all its bytes"))
             return
         }
-        let total = before + bytes
-        if total > expertBytes {
+        let total = before.moved + bytes
+        if total > before.bytes {
             fail(InvariantViolation(.bytesMoved, pass: pass, layer: key / experts, expert: key % experts, time: time,
-                                    "one load moved \(total) bytes; the expert has \(expertBytes)"))
+                                    "one load moved \(total) bytes; the expert has \(before.bytes)" + (before.bytes != expertBytes ? " (low-precision copy)" : "")))
         }
-        if total >= expertBytes { openLoads[id] = nil } else { openLoads[id] = total }
+        if total >= before.bytes { openLoads[id] = nil } else { openLoads[id] = (total, before.bytes) }
     }
 
     func endPass(_ index: Int, start: Double, end: Double) {
@@ -325,16 +453,21 @@ public final class InvariantChecker: SimulationObserver {
     /// The end-of-run checks against the report; throws the first violation of the whole run.
     public func verify(report: Report) throws {
         let cache = report.cache
-        if hits + stagedHits + misses != cache.accesses || cache.hits != hits || cache.prefetchHits != stagedHits || cache.onDemandLoads != misses
-            || cache.hits + cache.prefetchHits + cache.onDemandLoads != cache.accesses {
-            fail(InvariantViolation(.accessCount, "events: \(hits) hits + \(stagedHits) staged + \(misses) misses; report: \(cache.hits) hits + \(cache.prefetchHits) prefetch hits + \(cache.onDemandLoads) on-demand loads, \(cache.accesses) accesses"))
+        // Misses a miss policy ran on the CPU, skipped or substituted load nothing.
+        let withoutLoad = [MissActionKind.cpu, .skip, .substitute].reduce(0) { $0 + served[Int($1.rawValue)] }
+        let reportedWithoutLoad = report.miss.map { $0.ranOnCPU + $0.skipped + $0.substituted } ?? 0
+        if hits + stagedHits + misses != cache.accesses || cache.hits != hits || cache.prefetchHits != stagedHits
+            || cache.onDemandLoads != misses - withoutLoad
+            || cache.hits + cache.prefetchHits + cache.onDemandLoads + reportedWithoutLoad != cache.accesses {
+            fail(InvariantViolation(.accessCount, "events: \(hits) hits + \(stagedHits) staged + \(misses) misses (\(withoutLoad) served without a load); report: \(cache.hits) hits + \(cache.prefetchHits) prefetch hits + \(cache.onDemandLoads) on-demand loads + \(reportedWithoutLoad) served without a load, \(cache.accesses) accesses"))
         }
-        if onDemandLoads != misses {
-            fail(InvariantViolation(.bytesMoved, "\(misses) misses but \(onDemandLoads) on-demand loads were issued"))
+        if onDemandLoads != misses - withoutLoad {
+            fail(InvariantViolation(.bytesMoved, "\(misses) misses (\(withoutLoad) served without a load) but \(onDemandLoads) on-demand loads were issued"))
         }
+        verifyMissActions(report.miss)
         let link = report.link
         let byCause: [(TransferCause, Double, Double)] = [
-            (.onDemand, link.onDemandLoadBytes, Double(onDemandLoads * expertBytes)),
+            (.onDemand, link.onDemandLoadBytes, onDemandIssuedBytes),
             (.prefetch, link.prefetchBytes, Double(prefetchLoads * expertBytes) - cancelledPrefetchBytes),
             (.writeBack, link.writeBackBytes, writesBack ? Double(evictions * expertBytes) : 0),
         ]
@@ -344,10 +477,10 @@ public final class InvariantChecker: SimulationObserver {
                 fail(InvariantViolation(.bytesMoved, "\(cause.name) bytes: transfers moved \(moved), the report says \(reported), the loads and evictions imply \(expected)"))
             }
         }
-        if let (id, bytes) = openLoads.min(by: { $0.key < $1.key }) {
+        if let (id, load) = openLoads.min(by: { $0.key < $1.key }) {
             let key = Int(id >> 32)
             fail(InvariantViolation(.bytesMoved, layer: key / experts, expert: key % experts,
-                                    "\(openLoads.count) loads ended incomplete, e.g. this one moved \(bytes) of \(expertBytes) bytes"))
+                                    "\(openLoads.count) loads ended incomplete, e.g. this one moved \(load.moved) of \(load.bytes) bytes"))
         }
         if !InvariantChecker.close(stallSeconds, report.gpu.stallSeconds) {
             fail(InvariantViolation(.gpuAccounting, "stall slices add up to \(stallSeconds) s, the report says \(report.gpu.stallSeconds) s"))
@@ -356,6 +489,25 @@ public final class InvariantChecker: SimulationObserver {
             fail(InvariantViolation(.allResidentMovesNothing, "\(link.h2dBytes) bytes host-to-device, \(link.d2hBytes) device-to-host, \(misses) misses"))
         }
         if let first = violations.first { throw first }
+    }
+
+    /// The miss policy's report against its events: each action's count, every CPU and substitute computation done.
+    func verifyMissActions(_ miss: Report.Miss?) {
+        func count(_ kind: MissActionKind) -> Int { served[Int(kind.rawValue)] }
+        let reported = miss.map { [$0.loadedLowPrecision, $0.ranOnCPU, $0.skipped, $0.substituted] } ?? [0, 0, 0, 0]
+        let seen = [count(.lowPrecision), count(.cpu), count(.skip), count(.substitute)]
+        if reported != seen {
+            fail(InvariantViolation(.missActions, "events: \(seen[0]) low-precision loads, \(seen[1]) CPU experts, \(seen[2]) skips, \(seen[3]) substitutes; the report says \(reported[0]), \(reported[1]), \(reported[2]), \(reported[3])"))
+        }
+        if let miss, miss.misses != misses || miss.loaded + miss.loadedLowPrecision + miss.ranOnCPU + miss.skipped + miss.substituted != miss.misses {
+            fail(InvariantViolation(.missActions, "the report's \(miss.misses) decided misses (\(miss.loaded) loaded + \(miss.loadedLowPrecision) low precision + \(miss.ranOnCPU) CPU + \(miss.skipped) skipped + \(miss.substituted) substituted) disagree with \(misses) misses"))
+        }
+        if cpuComputations != count(.cpu) || substituteComputations != count(.substitute) {
+            fail(InvariantViolation(.missActions, "\(count(.cpu)) misses sent to the CPU and \(cpuComputations) CPU computations; \(count(.substitute)) substituted and \(substituteComputations) substitutes computed"))
+        }
+        if !InvariantChecker.close(cpuBusySeconds, miss?.cpu?.busySeconds ?? 0) {
+            fail(InvariantViolation(.missActions, "CPU slices add up to \(cpuBusySeconds) s, the report says \(miss?.cpu?.busySeconds ?? 0) s"))
+        }
     }
 
     /// One line for `sim run --check`'s text report.

@@ -18,6 +18,11 @@ public struct InvariantViolation: Error, CustomStringConvertible, Equatable, Sen
         case accessCount = "access-count"
         /// With every expert resident, nothing moves over the link and nothing misses.
         case allResidentMovesNothing = "all-resident-moves-nothing"
+        /// A miss policy's actions are what they say: a miss run on the CPU, skipped or substituted moves no bytes and
+        /// is not computed on the GPU; a substitute is cached, not routed itself, and computed in its place; a CPU
+        /// expert runs once, one at a time, and its layer's output waits for its results; a low-precision load moves
+        /// exactly the low-precision copy's bytes and is not cached.
+        case missActions = "miss-actions"
     }
 
     public var invariant: Invariant

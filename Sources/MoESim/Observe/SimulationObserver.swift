@@ -28,6 +28,21 @@ public struct GPUWork: Sendable {
     /// Transfer part computed (0 when experts travel whole).
     public var part: Int = 0
     public var tokens: Int
+    /// The routed expert `expert` runs in place of (a miss policy's substitute), else -1.
+    public var substituteFor: Int = -1
+    /// Computed from a low-precision copy (a miss policy's `loadLowPrecision`).
+    public var lowPrecision = false
+}
+
+/// One expert computed on the CPU for a miss policy, in simulated seconds: its activations reached the host before
+/// `start`, and its results are back on the device at `resultsReady`.
+public struct CPUWork: Sendable {
+    public var start: Double
+    public var end: Double
+    public var resultsReady: Double
+    public var layer: Int
+    public var expert: Int
+    public var tokens: Int
 }
 
 /// Why the compute stream waited.
@@ -36,6 +51,8 @@ public enum StallCause: UInt8, Sendable {
     case weights
     /// For the prefetches issued at the previous layer (AdapMoE's cudaEvent wait).
     case previousPrefetches
+    /// For the CPU's results of the layer's experts a miss policy ran there.
+    case cpu
 }
 
 /// How one cache access was served.
@@ -63,10 +80,15 @@ public enum SimulationEvent {
     case passStarted(PassStart)
     case passEnded(pass: Int, start: Double, end: Double)
     case compute(GPUWork)
-    /// The compute stream idled from `start` to `end` waiting; `expert` is -1 for `previousPrefetches`.
+    /// The compute stream idled from `start` to `end` waiting; `expert` is -1 for `previousPrefetches` and `cpu`.
     case stall(start: Double, end: Double, layer: Int, expert: Int, cause: StallCause)
     /// A layer's router asked for an expert.
     case access(layer: Int, expert: Int, outcome: AccessOutcome, time: Double)
+    /// A miss policy served a miss without a full load (`action` is never `load`): a low-precision load follows, the
+    /// expert runs on the CPU, is skipped, or `substitute` (else -1) runs in its place.
+    case missServed(layer: Int, expert: Int, action: MissActionKind, substitute: Int, time: Double)
+    /// An expert ran on the CPU.
+    case cpuCompute(CPUWork)
     /// A cache group stored `key`, evicting `evicted` (nil: there was room).
     case cacheInserted(key: Int, evicted: Int?, time: Double)
     /// A cache group declined `key` (capacity 0, or a policy that bypasses): it is used once from a buffer.

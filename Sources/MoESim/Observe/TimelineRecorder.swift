@@ -10,6 +10,8 @@ public struct TimelineSlice: Sendable {
         case compute(GPUWorkKind)
         case stall(StallCause)
         case transfer(TransferCause)
+        /// An expert a miss policy ran on the CPU.
+        case cpuExpert
     }
 
     public var track: Track
@@ -57,6 +59,8 @@ public final class TimelineRecorder: SimulationObserver {
     private var requestID = ""
     private var openTransfer: [Int?] = [nil, nil]
     private var passSlice: Int?
+    /// Keys whose on-demand load in progress is a low-precision copy (for transfer names).
+    private var lowPrecisionLoad = Set<Int>()
 
     public init(simulation sim: Simulation, range: PassRange) {
         self.range = range
@@ -78,7 +82,7 @@ public final class TimelineRecorder: SimulationObserver {
             linkLayout = .oneCopyEngine
             names.append((.h2d, "H2D + D2H link (\(sim.linkName), one copy engine)"))
         }
-        // No expert runs on the CPU yet; the row is there so CPU execution can fill it.
+        // Filled by experts a miss policy runs on the CPU (`--miss fiddler`, `hybrimoe`).
         names.append((.cpu, "CPU"))
         trackNames = names
     }
@@ -132,7 +136,9 @@ public final class TimelineRecorder: SimulationObserver {
             case .attention: name = "attention \(layerName(work.layer))"
             case .denseFFN: name = "dense FFN \(layerName(work.layer))"
             case .sharedExperts: name = "shared experts \(layerName(work.layer))"
-            case .expert: name = "expert L\(work.layer)/E\(work.expert)" + partSuffix(work.part)
+            case .expert:
+                name = "expert L\(work.layer)/E\(work.expert)" + partSuffix(work.part)
+                    + (work.substituteFor >= 0 ? " (in place of E\(work.substituteFor))" : "") + (work.lowPrecision ? " (low precision)" : "")
             case .passOverhead: name = "LM head + pass overhead"
             }
             slices.append(TimelineSlice(track: .gpu, kind: .compute(work.kind), name: name, start: work.start, end: work.end, pass: pass,
@@ -141,7 +147,12 @@ public final class TimelineRecorder: SimulationObserver {
                                         tokens: work.tokens))
         case let .stall(start, end, layer, expert, cause):
             guard recording else { return }
-            let name = cause == .weights ? "stall: waiting for L\(layer)/E\(expert)" : "stall: waiting for the prefetches issued before L\(layer)"
+            let name: String
+            switch cause {
+            case .weights: name = "stall: waiting for L\(layer)/E\(expert)"
+            case .previousPrefetches: name = "stall: waiting for the prefetches issued before L\(layer)"
+            case .cpu: name = "stall: waiting for the CPU's experts of L\(layer)"
+            }
             slices.append(TimelineSlice(track: .gpu, kind: .stall(cause), name: name, start: start, end: end, pass: pass, requestID: requestID,
                                         layer: layer, expert: expert >= 0 ? expert : nil))
         case let .transferStarted(channel, transfer, start, end):
@@ -154,12 +165,20 @@ public final class TimelineRecorder: SimulationObserver {
             case .writeBack: verb = "write-back"
             }
             openTransfer[channel] = slices.count
+            let low = transfer.cause == .onDemand && lowPrecisionLoad.contains(key)
             slices.append(TimelineSlice(track: channel == 0 ? .h2d : .d2h, kind: .transfer(transfer.cause),
-                                        name: "\(verb) \(expertName(key: key))" + partSuffix(Int(transfer.part)), start: start, end: end,
+                                        name: "\(verb) \(expertName(key: key))" + partSuffix(Int(transfer.part)) + (low ? " (low precision)" : ""), start: start, end: end,
                                         pass: pass, requestID: requestID, layer: key / experts, expert: key % experts,
                                         part: parts > 1 && !transfer.toHost ? Int(transfer.part) : nil, bytes: transfer.bytes,
                                         speculative: transfer.speculative))
-        case let .transferEnded(channel, _, time, bytesMoved, preempted):
+        case let .cpuCompute(work):
+            guard recording else { return }
+            slices.append(TimelineSlice(track: .cpu, kind: .cpuExpert, name: "CPU expert L\(work.layer)/E\(work.expert)", start: work.start,
+                                        end: work.end, pass: pass, requestID: requestID, layer: work.layer, expert: work.expert, tokens: work.tokens))
+        case let .missServed(layer, expert, action, _, _) where action == .lowPrecision:
+            lowPrecisionLoad.insert(layer * experts + expert)
+        case let .transferEnded(channel, transfer, time, bytesMoved, preempted):
+            if !preempted && !transfer.toHost && Int(transfer.part) == parts - 1 { lowPrecisionLoad.remove(Int(transfer.key)) }
             guard let i = openTransfer[channel] else { return }
             openTransfer[channel] = nil
             slices[i].end = time

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A compact picture of a few passes' schedule in the manner of AdapMoE's Fig. 1(c) (papers.md §1.3): one row per
-/// resource (GPU, H2D, D2H), bars coloured by kind, a time axis in milliseconds, pass boundaries and a legend.
+/// resource (GPU, H2D, D2H, and the CPU where a miss policy ran experts there), bars coloured by kind, a time axis in milliseconds, pass boundaries and a legend.
 public enum TimelineSVG {
     static let widthPixels = 1000.0
     static let leftMarginPixels = 150.0
@@ -13,7 +13,7 @@ public enum TimelineSVG {
 
     /// Bar kinds in legend order, with their colours (Okabe-Ito, `ChartStyle.palette`).
     enum BarKind: CaseIterable {
-        case attention, expert, otherCompute, stall, onDemand, prefetch, writeBack
+        case attention, expert, otherCompute, stall, onDemand, prefetch, writeBack, cpuExpert
 
         var label: String {
             switch self {
@@ -24,6 +24,7 @@ public enum TimelineSVG {
             case .onDemand: return "on-demand load"
             case .prefetch: return "prefetch"
             case .writeBack: return "write-back"
+            case .cpuExpert: return "CPU expert"
             }
         }
 
@@ -36,6 +37,7 @@ public enum TimelineSVG {
             case .onDemand: return "#E69F00"
             case .prefetch: return "#56B4E9"
             case .writeBack: return "#CC79A7"
+            case .cpuExpert: return "#000000"
             }
         }
 
@@ -49,6 +51,7 @@ public enum TimelineSVG {
             case .transfer(.onDemand): self = .onDemand
             case .transfer(.prefetch): self = .prefetch
             case .transfer(.writeBack): self = .writeBack
+            case .cpuExpert: self = .cpuExpert
             }
         }
     }
@@ -56,7 +59,9 @@ public enum TimelineSVG {
     /// The passes of `passes` (those recorded) as an SVG document.
     public static func render(_ timeline: TimelineRecorder, passes: PassRange) -> String {
         let passSlices = timeline.slices(on: .passes).filter { passes.contains($0.pass) }
-        let rows = timeline.trackNames.filter { $0.track != .passes && $0.track != .cpu }
+        // The CPU row only where a miss policy ran experts there in these passes.
+        let usesCPU = timeline.slices.contains { $0.track == .cpu && passes.contains($0.pass) }
+        let rows = timeline.trackNames.filter { $0.track != .passes && ($0.track != .cpu || usesCPU) }
         let rowTracks = rows.map(\.track)
         let shown = timeline.slices.filter { $0.track != .passes && passes.contains($0.pass) && rowTracks.contains($0.track) }
         let origin = passSlices.first?.start ?? shown.map(\.start).min() ?? 0

@@ -1,4 +1,4 @@
-/// A published system as a bundle of policy choices: `--system NAME` stands for its gating, prefetch, cache and
+/// A published system as a bundle of policy choices: `--system NAME` stands for its gating, prefetch, miss, cache and
 /// runtime (and quantization where the system fixes one). Options given explicitly override the bundle, so an
 /// ablation is the system plus one changed option. Schema `moe-sim/system/1`; presets live in `Resources/systems/`.
 public struct SystemPreset: Decodable, Sendable {
@@ -14,7 +14,7 @@ public struct SystemPreset: Decodable, Sendable {
     public var settings: [String: String]
 
     /// The `sim run` options a system may set.
-    public static let settingKeys = ["cache", "gating", "prefetch", "runtime", "quant"]
+    public static let settingKeys = ["cache", "gating", "prefetch", "miss", "runtime", "quant"]
 
     public func validate(file: String) throws {
         guard schema == "moe-sim/system/1" else {

@@ -90,6 +90,7 @@ public let prefetchPolicies = NamedRegistry<PrefetchFactory>(option: "--prefetch
     .init(name: "edgemoe", summary: EdgeMoEPrefetch.summary) { try EdgeMoEPrefetch(setup: $0) },
     .init(name: "oracle-next-layer", summary: OracleNextLayerPrefetch.summary) { try OracleNextLayerPrefetch(setup: $0) },
     .init(name: "oracle", summary: OraclePrefetch.summary) { try OraclePrefetch(setup: $0) },
+    .init(name: "hybrimoe", summary: HybriMoEPrefetch.summary) { try HybriMoEPrefetch(setup: $0) },
 ])
 
 extension NamedRegistry where Factory == PrefetchFactory {
