@@ -10,14 +10,7 @@ enum AtomicOutput {
         let manager = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = target.deletingLastPathComponent()
-        var isDirectory: ObjCBool = false
-        let exists = manager.fileExists(atPath: target.path, isDirectory: &isDirectory)
-        if exists && !isDirectory.boolValue {
-            throw MoESimError(file: directory, "exists and is not a folder", hint: "choose another --out")
-        }
-        if exists && !force {
-            throw MoESimError(file: directory, "already exists; not overwriting it", hint: "pass --force to replace it, or write elsewhere with --out DIR")
-        }
+        let exists = try checkDestination(directory, force: force)
         do {
             try manager.createDirectory(at: parent, withIntermediateDirectories: true)
         } catch {
@@ -50,6 +43,21 @@ enum AtomicOutput {
             try? manager.removeItem(at: staging)
             throw MoESimError(file: directory, "cannot write the results: \(error.localizedDescription)")
         }
+    }
+
+    /// Whether `directory` exists; an error when it is a file, or exists and `force` is not given. Commands call it
+    /// before long work too, so a sweep is not run only to be refused at the end.
+    @discardableResult
+    static func checkDestination(_ directory: String, force: Bool) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).standardizedFileURL.path, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
+            throw MoESimError(file: directory, "exists and is not a folder", hint: "choose another --out")
+        }
+        if exists && !force {
+            throw MoESimError(file: directory, "already exists; not overwriting it", hint: "pass --force to replace it, or write elsewhere with --out DIR")
+        }
+        return exists
     }
 
     /// Writes one file through a temporary file and a rename.

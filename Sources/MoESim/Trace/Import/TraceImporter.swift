@@ -85,7 +85,7 @@ public struct TraceImporter {
                 sink.write(token: record, requestID: request.id)
             }
         }
-        sink.close()
+        try sink.close()
         return summary
     }
 
