@@ -39,6 +39,7 @@ fi
 export MOESIM_RESOURCES="$PWD/Sources/MoESim/Resources"
 # Swift's own crash backtracer fights ASan's; ASan prints the stack.
 export SWIFT_BACKTRACE=enable=no
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 
 rm -rf "$BUILD/seeds"
 MOESIM_FUZZ_TARGET=make-seeds MOESIM_FUZZ_SEEDS="$BUILD/seeds" MOESIM_FUZZ_SHARED="$SHARED" "$BIN" 2> "$BUILD/seeds.log" \
@@ -70,7 +71,7 @@ for target in $targets; do
             -artifact_prefix="$artifacts/" -dict=Fuzz/moe-sim.dict -max_len="$(max_len "$target")" -timeout=20 -rss_limit_mb=2048 \
             -close_fd_mask=1 -detect_leaks=0 > "$log" 2>&1
         status=$?
-        n=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log" | tail -1)
+        n=$(awk '/stat::number_of_executed_units/ {print $2}' "$log" | tail -1)
         # Without final stats (a crash), the last progress line "#N ..." counts the executions.
         [ -n "$n" ] || n=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
         execs=$(( execs + ${n:-0} ))

@@ -213,7 +213,8 @@ public final class BinaryTraceReader: TraceRecordSource {
             t.request = r
             t.phase = phase == 0 ? .prefill : .decode
             t.position = Int(c.load(Int64.self))
-            guard t.position >= -1 else { return "position \(t.position) (expected >= 0, or -1 for none)" }
+            // JSONL positions are integers below 9e15 (exact in a double); -1 means none.
+            guard t.position >= -1, t.position < 9_000_000_000_000_000 else { return "position \(t.position) (expected 0 ..< 9e15, or -1 for none)" }
             let problem: String? = t.counts.withUnsafeMutableBufferPointer { counts -> String? in
                 t.experts.withUnsafeMutableBufferPointer { ids -> String? in
                     for l in 0..<layers {

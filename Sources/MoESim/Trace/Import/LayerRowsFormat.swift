@@ -18,8 +18,8 @@ enum LayerRowsFormat {
         var rows: [String: [Int: [(index: Int, cell: ImportedCell)]]] = [:]
         try forEachRecorderRow(path: path) { row in
             let id = importedRequestID(dataset: try row.optionalString("dataset"), problem: try row.identifier("problem_id"))
-            let layer = try row.integer("layer")
-            let index = try row.integer("token_idx")
+            let layer = try row.integer("layer", maximum: RecorderRow.maxLayer)
+            let index = try row.integer("token_idx", maximum: RecorderRow.maxTokenPosition)
             let (cell, rescaled) = try row.cell(experts: "experts", weights: "gating_probs")
             if rescaled { recording.renormalisedCells += 1 }
             recording.shape.observe(layer: layer, cell: cell, line: row.line)
@@ -39,6 +39,7 @@ enum LayerRowsFormat {
             if skips {
                 let steps = (layers.values.compactMap { $0.last?.index }.max() ?? -1) + 1
                 var request = PositionedRequest(prefillTokens: 0, decodeTokens: steps, cells: [:])
+                try recording.reserve(slots: steps, layers: layers.count, request: id)
                 for (layer, list) in layers { for (index, cell) in list { request.set(cell, layer: layer, slot: index) } }
                 recording.positioned[id] = request
             } else {

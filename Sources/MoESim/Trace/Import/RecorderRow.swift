@@ -24,13 +24,19 @@ struct RecorderRow {
         MoESimError(file: path, line: line, field: field, message)
     }
 
-    func integer(_ field: String, minimum: Int = 0) throws -> Int {
+    func integer(_ field: String, minimum: Int = 0, maximum: Int = Int(Int32.max) - 1) throws -> Int {
         guard let v = value[field] else { throw error(field, "missing field") }
-        guard let n = v.numberValue, n == n.rounded(), n >= Double(minimum), n < Double(Int32.max) else {
+        guard let n = v.numberValue, n == n.rounded(), n >= Double(minimum) else {
             throw error(field, "expected an integer >= \(minimum), found \(v.serialized)")
         }
+        guard n <= Double(maximum) else { throw error(field, "\(v.serialized) is more than moe-sim imports (at most \(maximum))") }
         return Int(n)
     }
+
+    /// A token's place in its request (or pass): beyond any model's context window.
+    static let maxTokenPosition = (1 << 20) - 1
+    /// A layer number: TraceHeader's bound on layers.
+    static let maxLayer = TraceHeader.maxExpertSlots - 1
 
     /// A request or problem id: a string, or an integer printed as one.
     func identifier(_ field: String) throws -> String {

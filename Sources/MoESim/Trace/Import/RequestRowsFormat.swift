@@ -19,8 +19,8 @@ enum RequestRowsFormat {
         var decode: [String: [Key: ImportedCell]] = [:]
         try forEachRecorderRow(path: path) { row in
             let id = try row.identifier("req")
-            let layer = try row.integer("layer")
-            let position = try row.integer("tok")
+            let layer = try row.integer("layer", maximum: RecorderRow.maxLayer)
+            let position = try row.integer("tok", maximum: RecorderRow.maxTokenPosition)
             let phaseName = try row.optionalString("phase") ?? "decode"
             guard let phase = ["prefill": Phase.prefill, "decode": Phase.decode][phaseName] else {
                 throw row.error("phase", "expected \"prefill\" or \"decode\", found \"\(phaseName)\"")
@@ -43,6 +43,7 @@ enum RequestRowsFormat {
             let firstDecode = lowest >= prefillTokens ? prefillTokens : 0
             let decodeTokens = dec.isEmpty ? 0 : dec.keys.map(\.position).max()! - firstDecode + 1
             var request = PositionedRequest(prefillTokens: prefillTokens, decodeTokens: decodeTokens, cells: [:])
+            try recording.reserve(slots: request.slots, layers: Set(pre.keys.map(\.layer)).union(dec.keys.map(\.layer)).count, request: id)
             for (key, cell) in pre { request.set(cell, layer: key.layer, slot: key.position) }
             for (key, cell) in dec { request.set(cell, layer: key.layer, slot: prefillTokens + key.position - firstDecode) }
             recording.positioned[id] = request
