@@ -163,7 +163,17 @@ enum FuzzPresets {
     static func profile(_ bytes: UnsafeBufferPointer<UInt8>, _ env: FuzzEnvironment) {
         let path = env.file("profile.json", bytes)
         var valid = false
-        tolerate("synth-profile") { _ = try SyntheticProfileCatalog.load(path: path); valid = true }
+        tolerate("synth-profile") {
+            let profile = try SyntheticProfileCatalog.load(path: path)
+            valid = true
+            // Request lengths (the CLI run below fixes them): drawn by inverse CDF from the profile's quantiles.
+            let synthesizer = ProfiledTraceSynthesizer(profile: profile, model: try ModelCatalog.load(path: env.modelPath), options: .init())
+            var rng = SeededGenerator(seed: 1)
+            for d in [profile.requests.promptTokens, profile.requests.outputTokens].compactMap({ $0 }) {
+                for _ in 0..<8 { _ = synthesizer.draw(d, &rng) }
+            }
+            for _ in 0..<8 { _ = synthesizer.drawTask(&rng) }
+        }
         let (code, out) = runSim(["trace", "synth", "--profile", path, "--model", env.modelPath, "--tokens", "5", "--prompt", "2", "--requests", "2"])
         if valid && code != 0 { finding("synth-profile: a profile that validates does not synthesize") }
         guard code == 0 else { return }

@@ -207,4 +207,126 @@ struct FuzzRegressionTests {
         #expect(error?.message.contains("at most 65536 experts") == true)
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    // MARK: Presets and profiles
+
+    /// The shipped Mixtral spec with one member replaced (a JSON fragment).
+    static func mixtral(replacing key: String, with value: String) throws -> String {
+        let path = ResourceLocator.resourcesDirectory.appendingPathComponent("models/mixtral-8x7b.json").path
+        guard case var .object(members) = try JSONValue.parse(String(contentsOfFile: path, encoding: .utf8)) else { throw MoESimError("not an object") }
+        let index = try #require(members.firstIndex { $0.0 == key })
+        members[index].1 = try JSONValue.parse(value)
+        return Fixtures.write(JSONValue.object(members).serialized, name: "model.json")
+    }
+
+    /// model: parameter counts are Ints derived by products of user numbers; [[1e18, 1e18]] overflowed and trapped
+    /// in `sim models show` (and every run with the model).
+    @Test(arguments: [("expertMatrices", "[[1000000000000000000,1000000000000000000]]", "expertMatrices[0][0]"),
+                      ("embeddingParams", "9000000000000000000", "embeddingParams"),
+                      ("experts", "1000000", "experts"),
+                      ("expertMatrices", "[[16777216,16777216]]", nil)])
+    func modelSizesThatWouldOverflowAreRefused(key: String, value: String, field: String?) throws {
+        let path = try Self.mixtral(replacing: key, with: value)
+        let result = Fixtures.sim(["models", "show", path])
+        #expect(result.code == 1)
+        #expect(result.err.contains("more than moe-sim holds"), "\(result.err)")
+        if let field { #expect(result.err.contains("field '\(field)'"), "\(result.err)") }
+    }
+
+    /// hardware: a number beyond a double (1e400) made Foundation's decoder fail with "The given data was not valid
+    /// JSON." and nothing else; the field is now named.
+    @Test func aNumberBeyondADoubleNamesItsField() throws {
+        let path = ResourceLocator.resourcesDirectory.appendingPathComponent("hardware/rtx4090.json").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let edited = text.replacingOccurrences(of: #""value": 25769803776,"#, with: #""value": 1e400,"#)
+        #expect(edited != text)
+        let result = Fixtures.sim(["hardware", "show", Fixtures.write(edited, name: "hw.json")])
+        #expect(result.err.contains("field 'device.memoryBytes.value': number out of range"), "\(result.err)")
+    }
+
+    /// synth-profile: request lengths are drawn as Ints from the quantiles; 1e300 trapped (and 1e9 would have
+    /// written a billion tokens per request).
+    @Test func profileLengthsBeyondAnyContextAreRefused() throws {
+        let path = ResourceLocator.resourcesDirectory.appendingPathComponent("profiles/mixtral-8x7b-humaneval.json").path
+        guard case var .object(members) = try JSONValue.parse(String(contentsOfFile: path, encoding: .utf8)),
+              let r = members.firstIndex(where: { $0.0 == "requests" }), case var .object(requests) = members[r].1,
+              let o = requests.firstIndex(where: { $0.0 == "outputTokens" }), case var .object(output) = requests[o].1,
+              let q = output.firstIndex(where: { $0.0 == "quantiles" }), case var .array(quantiles) = output[q].1 else {
+            Issue.record("the shipped profile has no requests.outputTokens.quantiles")
+            return
+        }
+        quantiles[quantiles.count - 1] = .number(1e300)
+        output[q].1 = .array(quantiles)
+        requests[o].1 = .object(output)
+        members[r].1 = .object(requests)
+        let result = Fixtures.sim(["trace", "synth", "--profile", Fixtures.write(JSONValue.object(members).serialized, name: "p.json")])
+        #expect(result.code == 1)
+        #expect(result.err.contains("field 'requests.outputTokens.quantiles[\(quantiles.count - 1)]': must be a token count"), "\(result.err)")
+    }
+
+    // MARK: Policy strings
+
+    /// policy: `bytes=1e300` (or `fit` on a device with 1e300 bytes) converted experts-that-fit to Int and trapped;
+    /// the count is clamped to every expert of the model first, as it was afterwards anyway.
+    @Test func aCacheOfAbsurdBytesHoldsEveryExpert() throws {
+        let spec = try CacheSpec.parse("lru-global:bytes=1e300")
+        #expect(try spec.resolve(layers: 2, experts: 4, expertBytes: 1000, freeBytes: 1e300) == [8])
+        #expect(try CacheSpec.parse("lru-per-layer:fit").resolve(layers: 2, experts: 4, expertBytes: 1000, freeBytes: 1e300) == [4, 4])
+    }
+
+    // MARK: Experiments
+
+    /// experiment-spec: 8 axes of 10 values expanded 10^8 command lines in memory before anything ran.
+    @Test func aSweepOfMoreRunsThanThePlanHoldsIsRefused() {
+        let axes = (0..<8).map { i in #"{"option": "o\#(i)", "values": [\#((0..<10).map(String.init).joined(separator: ","))]}"# }
+        let text = #"{"name": "bad", "description": "d", "command": ["run"], "axes": [\#(axes.joined(separator: ","))], "#
+            + #""metrics": [{"name": "h", "path": "cache.hits", "kind": "count"}]}"#
+        let error = ExperimentTests.decode(text)
+        #expect(error?.field == "axes")
+        #expect(error?.message.contains("more than 100000 runs") == true)
+        // A check variant may not widen the sweep past it either.
+        let wide = #"{"name": "bad", "description": "d", "command": ["run"], "axes": [{"option": "a", "values": [1]}, {"option": "b", "values": [1]}], "#
+            + #""metrics": [{"name": "h", "path": "cache.hits", "kind": "count"}], "check": {"metrics": ["h"], "axes": {"#
+            + #""a": [\#((0..<400).map(String.init).joined(separator: ","))], "b": [\#((0..<400).map(String.init).joined(separator: ","))]}}}"#
+        #expect(ExperimentTests.decode(wide)?.field == "check.axes")
+    }
+
+    /// experiment-shard: a run index of 1e300 went through Int() unchecked and trapped in `sim experiment merge`.
+    @Test(arguments: [(#""runCount":1e300"#, #""index":0"#, "runCount"), (#""runCount":2"#, #""index":1e300"#, "runs[0].index"),
+                      (#""runCount":2"#, #""index":0.5"#, "runs[0].index")])
+    func shardNumbersOutOfRangeAreErrors(runCount: String, index: String, field: String) {
+        let text = #"{"schema":"moe-sim/experiment-shard/1","experiment":"x","shard":"0/1",\#(runCount),"shared":"s","spec":{},"#
+            + #""runs":[{\#(index),"label":"l","command":"c","status":"skipped","reason":"r"}]}"#
+        let path = Fixtures.write(text, name: "shard.json")
+        let error = userError { _ = try ExperimentMerge.merge([path]) }
+        #expect(error?.field == field)
+    }
+
+    // MARK: Recorder imports
+
+    static func hookRow(problem: Int, layer: Int = 0, position: Int) -> String {
+        #"{"problem_id":\#(problem),"layer":\#(layer),"token_pos":\#(position),"experts":[1,2],"gating_probs":[0.6,0.4]}"# + "\n"
+    }
+
+    /// import-hook-stream: a request's token slots come from the largest position; one row at token_pos 2e9 asked
+    /// for a table of 2e9 slots per layer and exhausted memory.
+    @Test func aTokenPositionBeyondAnyContextIsRefused() {
+        let files = Fixtures.toyFiles()
+        let input = Fixtures.write(Self.hookRow(problem: 0, position: 2_000_000_000), name: "hook.jsonl")
+        let output = Fixtures.temporaryDirectory().appendingPathComponent("out.moetrace.jsonl").path
+        let result = Fixtures.sim(["trace", "import", input, output, "--model", files.model])
+        #expect(result.err.contains("hook.jsonl:1: field 'token_pos': 2000000000 is more than moe-sim imports (at most 1048575)"), "\(result.err)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    /// Many requests each at the largest allowed position: refused from the sizes alone, before any table is built.
+    @Test(arguments: ["hook-stream", "request-rows"])
+    func recordingsTooLargeToHoldAreRefusedBeforeAllocating(format: String) {
+        let rows = (0..<20).map { i in
+            format == "hook-stream" ? Self.hookRow(problem: i, position: RecorderRow.maxTokenPosition)
+                : #"{"req":"r\#(i)","layer":0,"tok":\#(RecorderRow.maxTokenPosition),"topk":[1]}"# + "\n"
+        }.joined()
+        let error = userError { _ = try RecorderFormat.named(format).read(Fixtures.write(rows, name: "big.jsonl")) }
+        #expect(error?.message.contains("more than moe-sim imports at once") == true, "\(String(describing: error))")
+    }
 }

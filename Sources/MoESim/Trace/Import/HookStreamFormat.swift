@@ -52,13 +52,18 @@ enum HookStreamFormat {
             state.lastPosition = position
             states[id] = state
         }
+        // Every request's table is accounted for before any is built.
+        var requests: [String: PositionedRequest] = [:]
         for id in recording.order {
             let passes = states[id]!.passes
-            let prefill = passes[0].tokens
-            var request = PositionedRequest(prefillTokens: prefill, decodeTokens: passes.dropFirst().reduce(0) { $0 + $1.tokens }, cells: [:])
+            let request = PositionedRequest(prefillTokens: passes[0].tokens, decodeTokens: passes.dropFirst().reduce(0) { $0 + $1.tokens }, cells: [:])
             try recording.reserve(slots: request.slots, layers: Set(passes.flatMap(\.cells.keys)).count, request: id)
+            requests[id] = request
+        }
+        for id in recording.order {
+            var request = requests[id]!
             var slot = 0
-            for pass in passes {
+            for pass in states[id]!.passes {
                 for (layer, byPosition) in pass.cells {
                     for (position, cell) in byPosition { request.set(cell, layer: layer, slot: slot + position) }
                 }

@@ -33,13 +33,14 @@ enum LayerRowsFormat {
             }
             rows[id]![layer, default: []].append((index, cell))
         }
+        func skips(_ id: String) -> Bool { rows[id]!.values.contains { list in list.enumerated().contains { $0.offset != $0.element.index } } }
+        func steps(_ id: String) -> Int { (rows[id]!.values.compactMap { $0.last?.index }.max() ?? -1) + 1 }
+        // Every positioned request's table is accounted for before any is built.
+        for id in recording.order where skips(id) { try recording.reserve(slots: steps(id), layers: rows[id]!.count, request: id) }
         for id in recording.order {
             let layers = rows[id]!
-            let skips = layers.values.contains { list in list.enumerated().contains { $0.offset != $0.element.index } }
-            if skips {
-                let steps = (layers.values.compactMap { $0.last?.index }.max() ?? -1) + 1
-                var request = PositionedRequest(prefillTokens: 0, decodeTokens: steps, cells: [:])
-                try recording.reserve(slots: steps, layers: layers.count, request: id)
+            if skips(id) {
+                var request = PositionedRequest(prefillTokens: 0, decodeTokens: steps(id), cells: [:])
                 for (layer, list) in layers { for (index, cell) in list { request.set(cell, layer: layer, slot: index) } }
                 recording.positioned[id] = request
             } else {

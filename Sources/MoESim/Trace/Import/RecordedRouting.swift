@@ -57,7 +57,7 @@ struct Recording {
 
     /// The most cells one recording may hold (each is a slot of a routing table in memory): about 100 times a
     /// recording of HumanEval's 164 problems on Mixtral, and far below what a sparse file of huge positions asks for.
-    static let maxCells = 1 << 26
+    static let maxCells = 1 << 24
 
     /// Accounts for a request of `slots` tokens over `layers` layers before its table is allocated.
     mutating func reserve(slots: Int, layers: Int, request: String) throws {
