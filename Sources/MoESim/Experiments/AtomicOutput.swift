@@ -18,6 +18,9 @@ enum AtomicOutput {
         }
         let unique = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         let staging = parent.appendingPathComponent(".\(target.lastPathComponent).partial-\(unique)")
+        // Ctrl-C while the folder is written deletes it (`Interruption`).
+        Interruption.registerTemporary(staging.path)
+        defer { Interruption.unregisterTemporary(staging.path) }
         do {
             try manager.createDirectory(at: staging, withIntermediateDirectories: false)
             for file in files {

@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// Ctrl-C (SIGINT) and SIGTERM. By default the process stops at once after deleting the temporary files of outputs
-/// still being written (`AtomicOutputFile`), so no half-written file is left under a real name. Inside a
+/// Ctrl-C (SIGINT) and SIGTERM. By default the process stops at once after deleting the temporary files and folders
+/// of outputs still being written (`AtomicOutputFile`, `AtomicOutput`), so nothing half-written is left behind. Inside a
 /// `whileStoppingGracefully` section (an experiment sweep) the first signal only sets `requested`: the sweep stops
 /// starting runs, keeps the finished ones and writes them; a second signal stops at once.
 public enum Interruption {
@@ -52,9 +52,9 @@ public enum Interruption {
             FileHandle.standardError.write(Data("\ninterrupted: \(notice) (press Ctrl-C again to stop at once, keeping nothing)\n".utf8))
             return
         }
-        let files = state.temporaryFiles
+        let paths = state.temporaryFiles
         state.lock.unlock()
-        for path in files { unlink(path) }
+        for path in paths { try? FileManager.default.removeItem(atPath: path) }
         FileHandle.standardError.write(Data("\ninterrupted: stopped; outputs not finished were not written\n".utf8))
         exit(130)
     }
@@ -75,7 +75,7 @@ public enum Interruption {
         return try body()
     }
 
-    /// A temporary file to delete if the process is stopped before it is renamed into place.
+    /// A temporary file or folder to delete if the process is stopped before it is renamed into place.
     static func registerTemporary(_ path: String) {
         install()
         state.lock.lock()
