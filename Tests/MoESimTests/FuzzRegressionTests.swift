@@ -329,4 +329,27 @@ struct FuzzRegressionTests {
         let error = userError { _ = try RecorderFormat.named(format).read(Fixtures.write(rows, name: "big.jsonl")) }
         #expect(error?.message.contains("more than moe-sim imports at once") == true, "\(String(describing: error))")
     }
+
+    /// import-hook-stream: weights 0.9425 + 0.0565 sum to 0.999 within the tolerance in float32 but just outside it
+    /// as the decimals a trace holds, so the importer kept them as they were and wrote a trace its own reader
+    /// rejected. They are now checked as written, and rescaled.
+    @Test func importedWeightsAreCheckedAsTheTraceWillHoldThem() throws {
+        let files = Fixtures.toyFiles()
+        let input = Fixtures.write(#"{"problem_id":0,"layer":1,"token_pos":0,"experts":[1,2],"gating_probs":[0.9425,0.0565]}"# + "\n", name: "hook.jsonl")
+        let output = Fixtures.temporaryDirectory().appendingPathComponent("out.moetrace.jsonl").path
+        let result = Fixtures.sim(["trace", "import", input, output, "--model", files.model])
+        #expect(result.code == 0, "\(result.err)")
+        #expect(result.out.contains("warning: 1 cells had weights not summing to 1"), "\(result.out)")
+        #expect(try Self.readAll(output) == 2)
+    }
+
+    /// import-layer-rows: a weight of 1.87e65 is a finite double but infinite as the float32 a trace holds;
+    /// rescaling by the infinite sum wrote "nan" into the trace.
+    @Test func aWeightBeyondFloat32IsAnError() {
+        let row = #"{"problem_id":0,"layer":0,"token_idx":0,"experts":[0,1],"gating_probs":[0.8128673434257507,0.18713268637657e66]}"# + "\n"
+        let error = userError { _ = try RecorderFormat.named("layer-rows").read(Fixtures.write(row, name: "rows.jsonl")) }
+        #expect(error?.field == "gating_probs")
+        #expect(error?.line == 1)
+        #expect(error?.message.contains("float32") == true)
+    }
 }

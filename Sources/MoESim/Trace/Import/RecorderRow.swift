@@ -72,14 +72,20 @@ struct RecorderRow {
         }
         var weights: [Float] = []
         for v in ws {
-            guard let w = v.numberValue, w.isFinite, w >= 0 else { throw error(weightsField, "expected finite weights >= 0, found \(v.serialized)") }
+            // Traces hold float32 weights: a finite double beyond float32's range (1e66) would become infinity.
+            guard let w = v.numberValue, w.isFinite, w >= 0, Float(w).isFinite else {
+                throw error(weightsField, "expected finite weights >= 0 (float32), found \(v.serialized)")
+            }
             weights.append(Float(w))
         }
-        let sum = weights.reduce(0, +)
+        let sum = weights.reduce(0.0) { $0 + Double($1) }
         guard sum > 0 else { throw error(weightsField, "weights sum to 0") }
         var renormalised = false
-        if abs(Double(sum) - 1) > TraceReader.weightSumTolerance {
-            weights = weights.map { $0 / sum }
+        // Checked on the numbers the written trace will hold, summed as its reader sums them: a sum just inside the
+        // tolerance in float32 may fall just outside it in decimal.
+        let written = weights.reduce(0.0) { $0 + (Double(String($1)) ?? Double($1)) }
+        if abs(written - 1) > TraceReader.weightSumTolerance {
+            weights = weights.map { Float(Double($0) / sum) }
             renormalised = true
         }
         let order = weights.indices.sorted { weights[$0] > weights[$1] || (weights[$0] == weights[$1] && $0 < $1) }
