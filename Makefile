@@ -4,7 +4,7 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build test bench run cache-table experiment clean
+.PHONY: build test bench run cache-table experiment fuzz test-asan test-tsan clean
 
 build:
 	$(SWIFT) build
@@ -37,6 +37,24 @@ run:
 # Hit rate of every cache policy at per-layer capacities 1..7 on the real HumanEval decode trace, next to Belady.
 cache-table:
 	$(SWIFT) run sim cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
+
+# Fuzz every parser (traces, presets, profiles, experiment specs and shards, recorder imports, policy strings) with
+# libFuzzer and AddressSanitizer for FUZZ_SECONDS each; prints executions and findings per target and exits 1 on any.
+# Built with swiftc outside SwiftPM into FUZZ_BUILD, where the growing corpus and failing inputs stay (Fuzz/fuzz.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= /tmp/moe-sim-fuzz
+SWIFTC ?= swiftc
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SHARED=$(SHARED_TRACES) SWIFTC=$(SWIFTC) Fuzz/fuzz.sh
+
+# The test suite under AddressSanitizer and ThreadSanitizer (separate build folders: each is a full build).
+test-asan:
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build/asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build/asan
+
+test-tsan:
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build/tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build/tsan
 
 clean:
 	rm -rf .build

@@ -207,7 +207,7 @@ do {
         record.position = p % requestTokens
         writer.write(token: record, requestID: "bench/\(p / requestTokens)", header: header)
     }
-    writer.close()
+    try writer.close()
 }
 let fileBytes = Double((try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0)
 let parseSeconds = try seconds {
@@ -221,7 +221,7 @@ do {
     while let item = try reader.next() {
         if case .token = item { writer.write(token: reader.token, requestID: reader.requests[reader.token.request].id) }
     }
-    writer.close()
+    try writer.close()
 }
 let binaryReadSeconds = try seconds {
     let reader = try BinaryTraceReader(path: binaryPath)

@@ -105,16 +105,31 @@ enum ExperimentCommands {
         let plan = ExperimentPlan(spec: spec, sharedDirectory: shared)
         let shard = try args.value("shard").map(Shard.parse)
         let indices = plan.indices(for: shard)
-        let outcomes = try ExperimentRunner.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count))
+        let folder = args.value("out") ?? (shard.map { "results/\(spec.name)-shard-\($0.index)-of-\($0.count)" } ?? "results/\(spec.name)")
+        // Refused now rather than after the sweep.
+        try AtomicOutput.checkDestination(folder, force: args.has("force"))
+        // Ctrl-C: no new run starts; the finished ones are written (the rest listed as not run) and the command fails.
+        let outcomes = try Interruption.whileStoppingGracefully(notice: "finishing the runs in progress, then writing the finished runs to \(folder)/") {
+            try ExperimentRunner.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count), stop: { Interruption.requested })
+        }
         if let shard {
-            let folder = args.value("out") ?? "results/\(spec.name)-shard-\(shard.index)-of-\(shard.count)"
             try AtomicOutput.writeDirectory(folder, files: [(ExperimentMerge.shardFile, ExperimentMerge.shardJSON(plan: plan, shard: shard, outcomes: outcomes))],
                                             force: args.has("force"))
             out += "wrote \(folder)/\(ExperimentMerge.shardFile): shard \(shard), \(indices.count) of \(plan.runs.count) runs\(skipNote(outcomes)); "
             out += "merge all \(shard.count) with `sim experiment merge OUT DIR...`\n"
         } else {
-            try write(try ExperimentResults(plan: plan, outcomes: outcomes), to: args.value("out") ?? "results/\(spec.name)", force: args.has("force"), out: &out)
+            try write(try ExperimentResults(plan: plan, outcomes: outcomes), to: folder, force: args.has("force"), out: &out)
         }
+        try failIfInterrupted(outcomes, listedIn: "\(folder)/" + (shard == nil ? ExperimentResults.reportFile + " and " + ExperimentResults.resultsFile : ExperimentMerge.shardFile))
+    }
+
+    /// After a sweep stopped by Ctrl-C: a non-zero exit that says what was kept.
+    static func failIfInterrupted(_ outcomes: [RunOutcome], listedIn files: String) throws {
+        let notRun = outcomes.filter { $0.status == .skipped(ExperimentRunner.interruptedReason) }.count
+        guard notRun > 0 else { return }
+        throw MoESimError("interrupted: \(outcomes.count - notRun) of \(outcomes.count) runs finished and were written; "
+                          + "\(notRun) did not run (listed as not run in \(files))",
+                          hint: "run the experiment again with --force to complete it")
     }
 
     static func skipNote(_ outcomes: [RunOutcome]) -> String {

@@ -115,29 +115,24 @@ enum TraceCommands {
         if args.has("help") { out += convertHelp + "\n"; return }
         guard args.positionals.count == 2 else { throw MoESimError("expected IN and OUT", hint: "usage: sim trace convert IN OUT [--force]") }
         let (input, output) = (args.positionals[0], args.positionals[1])
-        guard URL(fileURLWithPath: input).standardized.path != URL(fileURLWithPath: output).standardized.path else {
+        guard URL(fileURLWithPath: input).resolvingSymlinksInPath().path != URL(fileURLWithPath: output).resolvingSymlinksInPath().path else {
             throw MoESimError(file: output, "is the input file; not overwriting it")
         }
         let reader = try openTrace(path: input, missingCells: .skip, allowWiderCells: args.has("allow-wider-cells"))
-        let toJSONL = output.hasSuffix(".jsonl")
-        let jsonl = toJSONL ? try TraceWriter(path: output, overwrite: args.has("force")) : nil
-        let binary = toJSONL ? nil : try BinaryTraceWriter(path: output, header: reader.header, overwrite: args.has("force"))
-        jsonl?.write(header: reader.header)
+        let toJSONL = traceOutputIsJSONL(path: output)
+        // Written under a temporary name and moved into place at the end: a bad line halfway leaves OUT as it was.
+        let sink = try createTrace(path: output, header: reader.header, overwrite: args.has("force"))
         var tokens = 0
         while let item = try reader.next() {
             switch item {
             case let .request(i):
-                jsonl?.write(request: reader.requests[i])
-                binary?.write(request: reader.requests[i])
+                sink.write(request: reader.requests[i])
             case .token:
-                let id = reader.requests[reader.token.request].id
-                jsonl?.write(token: reader.token, requestID: id, header: reader.header)
-                binary?.write(token: reader.token, requestID: id)
+                sink.write(token: reader.token, requestID: reader.requests[reader.token.request].id)
                 tokens += 1
             }
         }
-        jsonl?.close()
-        binary?.close()
+        try sink.close()
         out += "wrote \(output): \(tokens) tokens, \(reader.requests.count) requests, \(reader.missingCellCount) null cells (\(toJSONL ? "JSONL" : "binary"))\n"
     }
 
@@ -271,7 +266,7 @@ enum TraceCommands {
         options.command = command
         let writer = try args.value("out").map { try TraceWriter(path: $0, overwrite: args.has("force")) } ?? TraceWriter()
         ProfiledTraceSynthesizer(profile: profile, model: model, options: options).write(to: writer)
-        writer.close()
+        try writer.close()
         if args.value("out") == nil { out += writer.text }
     }
 
@@ -297,7 +292,7 @@ enum TraceCommands {
                 writer.write(token: record, requestID: id, header: header)
             }
         }
-        writer.close()
+        try writer.close()
         if args.value("out") == nil { out += writer.text }
     }
 

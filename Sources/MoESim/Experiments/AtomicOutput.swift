@@ -10,14 +10,7 @@ enum AtomicOutput {
         let manager = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = target.deletingLastPathComponent()
-        var isDirectory: ObjCBool = false
-        let exists = manager.fileExists(atPath: target.path, isDirectory: &isDirectory)
-        if exists && !isDirectory.boolValue {
-            throw MoESimError(file: directory, "exists and is not a folder", hint: "choose another --out")
-        }
-        if exists && !force {
-            throw MoESimError(file: directory, "already exists; not overwriting it", hint: "pass --force to replace it, or write elsewhere with --out DIR")
-        }
+        let exists = try checkDestination(directory, force: force)
         do {
             try manager.createDirectory(at: parent, withIntermediateDirectories: true)
         } catch {
@@ -25,6 +18,9 @@ enum AtomicOutput {
         }
         let unique = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         let staging = parent.appendingPathComponent(".\(target.lastPathComponent).partial-\(unique)")
+        // Ctrl-C while the folder is written deletes it (`Interruption`).
+        Interruption.registerTemporary(staging.path)
+        defer { Interruption.unregisterTemporary(staging.path) }
         do {
             try manager.createDirectory(at: staging, withIntermediateDirectories: false)
             for file in files {
@@ -50,6 +46,21 @@ enum AtomicOutput {
             try? manager.removeItem(at: staging)
             throw MoESimError(file: directory, "cannot write the results: \(error.localizedDescription)")
         }
+    }
+
+    /// Whether `directory` exists; an error when it is a file, or exists and `force` is not given. Commands call it
+    /// before long work too, so a sweep is not run only to be refused at the end.
+    @discardableResult
+    static func checkDestination(_ directory: String, force: Bool) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).standardizedFileURL.path, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
+            throw MoESimError(file: directory, "exists and is not a folder", hint: "choose another --out")
+        }
+        if exists && !force {
+            throw MoESimError(file: directory, "already exists; not overwriting it", hint: "pass --force to replace it, or write elsewhere with --out DIR")
+        }
+        return exists
     }
 
     /// Writes one file through a temporary file and a rename.

@@ -60,14 +60,19 @@ public enum ExperimentMerge {
         do { shard = try Shard.parse(try shardField.string()) } catch let error as MoESimError { throw shardField.error(error.message) }
         let runCountField = try root.required("runCount")
         let runCount = try runCountField.number()
-        guard runCount >= 0, runCount == runCount.rounded() else { throw runCountField.error("expected a count") }
+        guard runCount >= 0, runCount == runCount.rounded(), runCount <= Double(ExperimentSpec.maxRuns) else {
+            throw runCountField.error("expected a count of runs (0 ... \(ExperimentSpec.maxRuns))")
+        }
         var outcomes: [RunOutcome] = []
         var commands: [Int: String] = [:]
         for runField in try root.required("runs").array() {
             _ = try runField.object(allowed: ["index", "label", "command", "status", "reason", "error", "report"])
             let indexField = try runField.required("index")
-            let index = Int(try indexField.number())
-            guard index >= 0, index < Int(runCount) else { throw indexField.error("run \(index) is outside the plan's \(Int(runCount)) runs") }
+            let number = try indexField.number()
+            guard number >= 0, number < runCount, number == number.rounded() else {
+                throw indexField.error("run \(JSONValue.format(number)) is outside the plan's \(Int(runCount)) runs")
+            }
+            let index = Int(number)
             guard shard.contains(index) else { throw indexField.error("run \(index) does not belong to shard \(shard)") }
             commands[index] = try runField.required("command").string()
             let statusField = try runField.required("status")

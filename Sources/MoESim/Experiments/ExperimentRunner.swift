@@ -20,18 +20,24 @@ public struct RunOutcome: Sendable, Equatable {
 /// several at once on a small worker pool. Outcomes come back in plan order, whatever order runs finish in, so
 /// the output does not depend on --jobs or on timing.
 public enum ExperimentRunner {
-    public static func run(plan: ExperimentPlan, indices: [Int], jobs: Int, progress: ExperimentProgress? = nil) throws -> [RunOutcome] {
+    /// Why a run has no result after an interrupted sweep (its outcome is `.skipped` with this reason).
+    public static let interruptedReason = "not run: the sweep was interrupted (Ctrl-C) before this run started; run the experiment again to complete it"
+
+    /// Runs `indices`; once `stop` returns true no further run starts (runs in progress finish), and the runs not
+    /// started are returned as skipped with `interruptedReason`.
+    public static func run(plan: ExperimentPlan, indices: [Int], jobs: Int, progress: ExperimentProgress? = nil,
+                           stop: (() -> Bool)? = nil) throws -> [RunOutcome] {
         let collected = OutcomeCollector(count: indices.count)
         let workers = max(1, min(jobs, indices.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let position = collected.claimNext() {
+            while !(stop?() ?? false), let position = collected.claimNext() {
                 let run = plan.runs[indices[position]]
                 let outcome = execute(run, sharedDirectory: plan.sharedDirectory)
                 collected.store(outcome, at: position)
                 progress?.runFinished(label: run.label, status: statusWord(outcome.status))
             }
         }
-        let outcomes = collected.outcomes
+        let outcomes = collected.outcomes { RunOutcome(index: indices[$0], status: .skipped(interruptedReason)) }
         if plan.spec.onRunError == .fail {
             for outcome in outcomes {
                 if case let .failed(message) = outcome.status {
@@ -100,9 +106,10 @@ private final class OutcomeCollector: @unchecked Sendable {
         lock.unlock()
     }
 
-    var outcomes: [RunOutcome] {
+    /// The outcomes by position; `notRun` stands in for positions no worker claimed.
+    func outcomes(notRun: (Int) -> RunOutcome) -> [RunOutcome] {
         lock.lock()
         defer { lock.unlock() }
-        return stored.map { $0! }
+        return stored.enumerated().map { $0.element ?? notRun($0.offset) }
     }
 }

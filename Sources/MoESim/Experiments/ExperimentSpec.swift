@@ -182,6 +182,7 @@ public struct ExperimentSpec: Sendable {
         let base = try root.member("base").map { try options($0) } ?? []
         let axes = try root.member("axes").map { try $0.array().map(decodeAxis) } ?? []
         try checkDistinct(axes.map(\.option), field: root.member("axes"), what: "axis option")
+        try checkRunCount(axes.map(\.values.count), field: root.member("axes"))
         for axis in axes where base.contains(where: { $0.name == axis.option }) {
             throw root.child("base", .null).child(axis.option, .null).error("is also an axis; give it in one place only")
         }
@@ -215,6 +216,22 @@ public struct ExperimentSpec: Sendable {
         spec.paper = try root.member("paper").map { try $0.array().map { try spec.paperPoint($0) } } ?? []
         spec.check = try root.member("check").map { try spec.checkVariant($0) }
         return spec
+    }
+
+    /// Runs one sweep may have: the plan holds every run's command line in memory before the first starts.
+    public static let maxRuns = 100_000
+
+    /// The Cartesian product of the axes, checked without overflowing.
+    static func checkRunCount(_ valueCounts: [Int], field: SpecField?) throws {
+        var runs = 1
+        for count in valueCounts {
+            runs *= count
+            guard runs <= maxRuns else {
+                throw (field ?? SpecField(value: .null, path: "axes", file: "")).error(
+                    "the axes make more than \(maxRuns) runs (\(valueCounts.map(String.init).joined(separator: " x ")) values)",
+                    hint: "split the sweep into several experiments")
+            }
+        }
     }
 
     static func checkDistinct(_ names: [String], field: SpecField?, what: String) throws {
@@ -425,6 +442,8 @@ public struct ExperimentSpec: Sendable {
                 try ExperimentSpec.checkDistinct(values, field: valuesField, what: "value")
                 variantAxes.append((option, values))
             }
+            try ExperimentSpec.checkRunCount(axes.map { axis in variantAxes.first { $0.option == axis.option }?.values.count ?? axis.values.count },
+                                             field: axesField)
         }
         for option in base where axis(option.name) != nil {
             throw field.child("base", .null).child(option.name, .null).error("is an axis; narrow it under check.axes instead")

@@ -86,6 +86,54 @@ public struct ModelSpec: Codable, Sendable {
 
     public var totalParams: Int { residentParams + moeLayers * experts * expertParams }
 
+    /// Parameters a model may have in all: every count derived from a spec (parameters, bytes, flops) then stays far
+    /// from integer overflow. About 1,500x the largest published MoE (DeepSeek-V3, 671B).
+    public static let maxTotalParams = 1e15
+
+    /// Bounds on the shape, checked before any count is derived from it (a product of user numbers can trap).
+    func checkSize(file: String) throws {
+        func limit(_ field: String, _ value: Int, _ maximum: Int, _ why: String) throws {
+            guard value <= maximum else { throw MoESimError(file: file, field: field, "\(value) is more than moe-sim holds (at most \(maximum): \(why))") }
+        }
+        try limit("experts", experts, TraceHeader.maxExperts, "expert ids are 16-bit in traces")
+        try limit("topK", topK, TokenRecord.maxCellWidth, "experts per routing cell")
+        try limit("moeLayers", moeLayers, TraceHeader.maxExpertSlots / experts, "layers x experts at most \(TraceHeader.maxExpertSlots)")
+        try limit("denseLayers", denseLayers, 1 << 20, "layers")
+        try limit("sharedExperts", sharedExperts, 1 << 16, "experts")
+        for (name, matrices) in [("expertMatrices", expertMatrices), ("sharedExpertMatrices", sharedExpertMatrices)] {
+            try limit(name + ".count", matrices.count, 1 << 10, "matrices per expert")
+            for (i, m) in matrices.enumerated() {
+                for (j, size) in m.enumerated() { try limit("\(name)[\(i)][\(j)]", size, 1 << 24, "features") }
+            }
+        }
+        for (field, value) in [("hiddenSize", hiddenSize), ("attention.heads", attention.heads), ("attention.kvHeads", attention.kvHeads),
+                               ("attention.headDim", attention.headDim)] {
+            try limit(field, value, 1 << 24, "features")
+        }
+        let counts: [(String, Int)] = [("denseFFNParams", denseFFNParams), ("expertBiasParams", expertBiasParams),
+                                       ("sharedExpertBiasParams", sharedExpertBiasParams), ("attention.paramsPerLayer", attention.paramsPerLayer),
+                                       ("attention.kvCacheElementsPerToken", attention.kvCacheElementsPerToken),
+                                       ("routerParamsPerLayer", routerParamsPerLayer), ("normParamsPerLayer", normParamsPerLayer),
+                                       ("embeddingParams", embeddingParams), ("lmHeadParams", lmHeadParams), ("finalNormParams", finalNormParams)]
+        for (field, value) in counts { try limit(field, value, Int(ModelSpec.maxTotalParams), "parameters") }
+        if let window = attention.slidingWindow {
+            guard window.window >= 1, window.layersEveryN >= 1 else {
+                throw MoESimError(file: file, field: "attention.slidingWindow", "window and layersEveryN must be at least 1")
+            }
+        }
+        // The total in floating point, where it cannot overflow, before any Int product is formed.
+        func params(_ matrices: [[Int]], bias: Int) -> Double { matrices.reduce(Double(bias)) { $0 + Double($1[0]) * Double($1[1]) } }
+        let layers = Double(moeLayers) + Double(denseLayers)
+        let total = Double(embeddingParams) + Double(lmHeadParams) + Double(finalNormParams)
+            + layers * (Double(attention.paramsPerLayer) + Double(normParamsPerLayer))
+            + Double(moeLayers) * (Double(routerParamsPerLayer) + Double(sharedExperts) * params(sharedExpertMatrices, bias: sharedExpertBiasParams))
+            + Double(denseLayers) * Double(denseFFNParams)
+            + Double(moeLayers) * Double(experts) * params(expertMatrices, bias: expertBiasParams)
+        guard total <= ModelSpec.maxTotalParams else {
+            throw MoESimError(file: file, "\(total) parameters in all is more than moe-sim holds (at most \(ModelSpec.maxTotalParams))")
+        }
+    }
+
     public func validate(file: String) throws {
         guard schema == "moe-sim/model/1" else {
             throw MoESimError(file: file, field: "schema", "expected \"moe-sim/model/1\", found \"\(schema)\"")
@@ -115,6 +163,7 @@ public struct ModelSpec: Codable, Sendable {
         if sharedExperts > 0 && sharedExpertMatrices.isEmpty {
             throw MoESimError(file: file, field: "sharedExpertMatrices", "required when sharedExperts > 0")
         }
+        try checkSize(file: file)
         if let s = gateSensitivity {
             guard s.values.count == moeLayers else {
                 throw MoESimError(file: file, field: "gateSensitivity.values", "expected \(moeLayers) values (one per MoE layer), found \(s.values.count)")

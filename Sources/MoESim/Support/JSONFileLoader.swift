@@ -27,7 +27,10 @@ public enum JSONFileLoader {
     static func locateSyntaxError(_ data: Data, file: String) -> MoESimError? {
         let text = String(decoding: data, as: UTF8.self)
         do {
-            _ = try JSONValue.parse(text)
+            // The cursor reads 1e400 as infinity; Foundation rejects it without saying where.
+            if let field = nonFiniteNumber(try JSONValue.parse(text)) {
+                return MoESimError(file: file, field: field.isEmpty ? nil : field, "number out of range (beyond +-1.8e308)")
+            }
             return nil
         } catch let error as JSONCursor.SyntaxError {
             let bytes = Array(text.utf8)
@@ -37,6 +40,20 @@ public enum JSONFileLoader {
             return MoESimError(file: file, line: line, "malformed JSON at column \(offset - lineStart + 1): \(error.message)")
         } catch {
             return nil
+        }
+    }
+
+    /// The dotted path of the first number that is not finite, if any.
+    static func nonFiniteNumber(_ value: JSONValue, path: String = "") -> String? {
+        switch value {
+        case let .number(n): return n.isFinite ? nil : path
+        case let .array(items):
+            for (i, item) in items.enumerated() { if let found = nonFiniteNumber(item, path: "\(path)[\(i)]") { return found } }
+            return nil
+        case let .object(members):
+            for (key, member) in members { if let found = nonFiniteNumber(member, path: path.isEmpty ? key : "\(path).\(key)") { return found } }
+            return nil
+        default: return nil
         }
     }
 

@@ -78,10 +78,17 @@ extension SyntheticProfile {
 }
 
 extension SyntheticProfile.LengthDistribution {
+    /// Tokens one request may have: beyond any model's context window (a length is drawn as an Int).
+    static let maxTokens = 1 << 24
+
     func validate(field: String, _ fail: (String, String) -> MoESimError) throws {
         guard count >= 1, min >= 0, max >= min else { throw fail(field, "needs count >= 1 and 0 <= min <= max") }
+        guard max <= Self.maxTokens else { throw fail(field + ".max", "\(max) tokens is more than moe-sim synthesizes per request (at most \(Self.maxTokens))") }
         guard quantiles.count >= 2 else { throw fail(field + ".quantiles", "needs at least 2 values (probabilities 0 and 1)") }
-        for i in 1..<quantiles.count where !(quantiles[i].isFinite && quantiles[i] >= quantiles[i - 1]) {
+        for i in 0..<quantiles.count where !(quantiles[i].isFinite && quantiles[i] >= 0 && quantiles[i] <= Double(Self.maxTokens)) {
+            throw fail(field + ".quantiles[\(i)]", "must be a token count in [0, \(Self.maxTokens)], found \(quantiles[i])")
+        }
+        for i in 1..<quantiles.count where !(quantiles[i] >= quantiles[i - 1]) {
             throw fail(field + ".quantiles[\(i)]", "quantiles must be finite and non-decreasing")
         }
     }

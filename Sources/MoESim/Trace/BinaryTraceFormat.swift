@@ -52,27 +52,27 @@ public enum BinaryTraceFormat {
 
 /// Writes the binary form, block by block.
 public final class BinaryTraceWriter {
-    private let handle: FileHandle
+    private let file: AtomicOutputFile
     private let header: TraceHeader
     private var payload: [UInt8] = []
     private var records = 0
     private var requestIndex: [String: UInt32] = [:]
 
+    /// The file appears at `close()`, whole (`AtomicOutputFile`); `path` must not exist unless `overwrite`.
     public init(path: String, header: TraceHeader, overwrite: Bool = false) throws {
-        if FileManager.default.fileExists(atPath: path) && !overwrite {
-            throw MoESimError(file: path, "already exists; not overwriting it", hint: "choose another path or pass --force")
+        // Expert ids are stored in 16 bits.
+        guard header.experts <= Int(UInt16.max) + 1 else {
+            throw MoESimError(file: path, "the binary form holds at most \(Int(UInt16.max) + 1) experts per layer; this trace has \(header.experts)",
+                              hint: "write JSONL instead (an output name ending in .jsonl)")
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw MoESimError(file: path, "cannot create file")
-        }
-        handle = h
+        file = try AtomicOutputFile(path: path, overwrite: overwrite)
         self.header = header
         var start = BinaryTraceFormat.magic
         append(BinaryTraceFormat.version, to: &start)
         let json = Array(header.raw.serialized.utf8)
         append(UInt32(json.count), to: &start)
         start += json
-        handle.write(Data(start))
+        file.write(Data(start))
     }
 
     private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
@@ -148,15 +148,15 @@ public final class BinaryTraceWriter {
         append(UInt32(payload.count), to: &block)
         append(UInt32(records), to: &block)
         append(payload.withUnsafeBytes { BinaryTraceFormat.checksum($0) }, to: &block)
-        handle.write(Data(block + payload))
+        file.write(Data(block + payload))
         payload.removeAll(keepingCapacity: true)
         records = 0
     }
 
-    /// Writes the last block and the end marker.
-    public func close() {
+    /// Writes the last block and the end marker and moves the file into place.
+    public func close() throws {
         flushBlock()
-        handle.write(Data(repeating: 0, count: BinaryTraceFormat.blockHeaderBytes))
-        try? handle.close()
+        file.write(Data(repeating: 0, count: BinaryTraceFormat.blockHeaderBytes))
+        try file.commit()
     }
 }

@@ -43,6 +43,8 @@ public final class BinaryTraceReader: TraceRecordSource {
     private var record = 0
     private var ended = false
     private let maxExpertsPerCell: Int
+    private let fileBytes: Int
+    private var requestIndex: [String: Int] = [:]
 
     public init(path: String, missingCells: MissingCellPolicy = .skip, allowWiderCells: Bool = false) throws {
         self.path = path
@@ -51,6 +53,8 @@ public final class BinaryTraceReader: TraceRecordSource {
             throw MoESimError(file: path, "cannot open file: \(String(cString: strerror(errno)))", hint: "check the path")
         }
         file = handle
+        var info = stat()
+        fileBytes = fstat(fileno(handle), &info) == 0 ? Int(info.st_size) : Int.max
         func fail(_ message: String) -> MoESimError { MoESimError(file: path, field: "file header", message) }
         var start = [UInt8](repeating: 0, count: BinaryTraceFormat.magic.count + 8)
         guard fread(&start, 1, start.count, handle) == start.count, Array(start.prefix(8)) == BinaryTraceFormat.magic else {
@@ -63,8 +67,13 @@ public final class BinaryTraceReader: TraceRecordSource {
             throw fail("unsupported binary format version \(version), expected \(BinaryTraceFormat.version)")
         }
         let length = Int(start.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian })
+        // Lengths are checked against the file before anything is allocated: a corrupt length must not exhaust memory.
+        guard length < 1 << 24, length <= fileBytes - start.count else {
+            fclose(handle)
+            throw fail("truncated header")
+        }
         var json = [UInt8](repeating: 0, count: length)
-        guard length < 1 << 24, fread(&json, 1, length, handle) == length else {
+        guard fread(&json, 1, length, handle) == length else {
             fclose(handle)
             throw fail("truncated header")
         }
@@ -77,7 +86,7 @@ public final class BinaryTraceReader: TraceRecordSource {
             fclose(handle)
             throw fail("malformed header JSON: \(error)")
         }
-        maxExpertsPerCell = allowWiderCells ? header.experts : header.topK
+        maxExpertsPerCell = allowWiderCells ? min(header.experts, TokenRecord.maxCellWidth) : header.topK
         let weightsPerLayer = header.weights == .full ? header.experts : (header.weights == .topk ? maxExpertsPerCell : 0)
         token = TokenRecord(layers: header.layers, slotsPerLayer: maxExpertsPerCell, weightsPerLayer: weightsPerLayer, aheadSlotsPerLayer: header.experts)
     }
@@ -100,8 +109,12 @@ public final class BinaryTraceReader: TraceRecordSource {
         block += 1
         record = 0
         if bytes == 0 && count == 0 { ended = true; return false }
+        let position = ftell(file)
+        guard position >= 0, bytes <= fileBytes - position else {
+            throw MoESimError(file: path, field: "block \(block)", "file is truncated inside a block")
+        }
         payload = [UInt8](repeating: 0, count: bytes)
-        guard bytes < 1 << 30, fread(&payload, 1, bytes, file) == bytes else {
+        guard fread(&payload, 1, bytes, file) == bytes else {
             throw MoESimError(file: path, field: "block \(block)", "file is truncated inside a block")
         }
         guard payload.withUnsafeBytes({ BinaryTraceFormat.checksum($0) }) == sum else {
@@ -135,15 +148,14 @@ public final class BinaryTraceReader: TraceRecordSource {
                 let implicit = try read(UInt8.self) == 1
                 let length = Int(try read(UInt32.self))
                 guard offset + length <= payload.count else { throw error("request record runs past the end of its block") }
-                let value = try JSONValue.parse(String(decoding: payload[offset..<(offset + length)], as: UTF8.self))
+                let value: JSONValue
+                do { value = try JSONValue.parse(String(decoding: payload[offset..<(offset + length)], as: UTF8.self)) } catch {
+                    throw self.error("request record is not valid JSON: \(error)")
+                }
                 offset += length
-                guard let id = value["request"]?.stringValue else { throw error("request record without an id") }
-                var info = RequestInfo(id: id)
-                info.task = value["task"]?.stringValue
-                info.arrivalSeconds = value["arrival_s"]?.numberValue
-                info.promptTokens = value["prompt_tokens"]?.numberValue.map { Int($0) }
-                info.outputTokens = value["output_tokens"]?.numberValue.map { Int($0) }
-                info.sloTTFTSeconds = value["slo_ttft_s"]?.numberValue
+                let info = try requestInfo(value)
+                guard requestIndex[info.id] == nil else { throw error("request \"\(info.id)\" is announced twice") }
+                requestIndex[info.id] = requests.count
                 requests.append(info)
                 if !implicit { return .request(requests.count - 1) }
             case BinaryTraceFormat.tokenRecord:
@@ -153,6 +165,32 @@ public final class BinaryTraceReader: TraceRecordSource {
                 throw error("unknown record kind \(kind)")
             }
         }
+    }
+
+    /// A request record's fields, held to the JSONL reader's rules.
+    private func requestInfo(_ value: JSONValue) throws -> RequestInfo {
+        guard let id = value["request"]?.stringValue else { throw error("request record without an id") }
+        func field(_ key: String) -> JSONValue? { value[key].flatMap { $0.isNull ? nil : $0 } }
+        func nonNegative(_ key: String) throws -> Double? {
+            guard let v = field(key) else { return nil }
+            guard let n = v.numberValue, n.isFinite, n >= 0 else { throw error("request \"\(id)\": \(key) must be a number >= 0, found \(v.serialized)") }
+            return n
+        }
+        func count(_ key: String) throws -> Int? {
+            guard let n = try nonNegative(key) else { return nil }
+            guard n == n.rounded(), n < 9.0e15 else { throw error("request \"\(id)\": \(key) must be an integer >= 0, found \(n)") }
+            return Int(n)
+        }
+        var info = RequestInfo(id: id)
+        if let task = field("task") {
+            guard let text = task.stringValue else { throw error("request \"\(id)\": task must be a string, found \(task.serialized)") }
+            info.task = text
+        }
+        info.arrivalSeconds = try nonNegative("arrival_s")
+        info.promptTokens = try count("prompt_tokens")
+        info.outputTokens = try count("output_tokens")
+        info.sloTTFTSeconds = try nonNegative("slo_ttft_s")
+        return info
     }
 
     private func readToken() throws {
@@ -175,6 +213,8 @@ public final class BinaryTraceReader: TraceRecordSource {
             t.request = r
             t.phase = phase == 0 ? .prefill : .decode
             t.position = Int(c.load(Int64.self))
+            // JSONL positions are integers below 9e15 (exact in a double); -1 means none.
+            guard t.position >= -1, t.position < 9_000_000_000_000_000 else { return "position \(t.position) (expected 0 ..< 9e15, or -1 for none)" }
             let problem: String? = t.counts.withUnsafeMutableBufferPointer { counts -> String? in
                 t.experts.withUnsafeMutableBufferPointer { ids -> String? in
                     for l in 0..<layers {
@@ -187,6 +227,7 @@ public final class BinaryTraceReader: TraceRecordSource {
                         for i in 0..<n {
                             let e = Int(c.load(UInt16.self))
                             guard e < experts else { return "layer \(l): expert id \(e) out of range [0, \(experts))" }
+                            for j in 0..<i where ids[l * slots + j] == Int32(e) { return "layer \(l): expert \(e) listed twice" }
                             ids[l * slots + i] = Int32(e)
                         }
                     }
@@ -199,7 +240,16 @@ public final class BinaryTraceReader: TraceRecordSource {
                     for l in 0..<layers where t.counts[l] >= 0 {
                         let width = weightsKind == .full ? perLayer : Int(t.counts[l])
                         guard c.has(4 * width) else { return "record runs past the end of its block" }
-                        for i in 0..<width { weights[l * perLayer + i] = Float(bitPattern: c.load(UInt32.self)) }
+                        var sum = 0.0
+                        for i in 0..<width {
+                            let w = Float(bitPattern: c.load(UInt32.self))
+                            guard w.isFinite, w >= 0 else { return "layer \(l): weight \(w) must be finite and >= 0" }
+                            weights[l * perLayer + i] = w
+                            sum += Double(w)
+                        }
+                        if width > 0 && abs(sum - 1) > TraceReader.weightSumTolerance {
+                            return "layer \(l): weights sum to \(sum), expected 1 within \(TraceReader.weightSumTolerance)"
+                        }
                     }
                     return nil
                 }
@@ -220,7 +270,7 @@ public final class BinaryTraceReader: TraceRecordSource {
                 for l in 0..<layers {
                     guard c.has(1) else { return "record runs past the end of its block" }
                     let n = Int(c.load(Int8.self))
-                    guard n >= -1 && n <= experts else { return "bad lookahead count \(n)" }
+                    guard n >= -1 && n <= min(experts, TokenRecord.maxCellWidth) else { return "bad lookahead count \(n)" }
                     counts[l] = Int8(n)
                     guard c.has(2 * max(0, n)) else { return "record runs past the end of its block" }
                     for i in 0..<max(0, n) {
@@ -240,6 +290,15 @@ public final class BinaryTraceReader: TraceRecordSource {
             return nil
         }
         if let failure { throw error(failure) }
+        // Lines of one request are in time order, as in JSONL.
+        // (`t` holds the record until the deferred swap.)
+        if t.position >= 0 {
+            let last = requests[t.request].lastPosition
+            guard t.position > last else {
+                throw error("request \"\(requests[t.request].id)\" goes back in time: position \(t.position) after \(last)")
+            }
+            requests[t.request].lastPosition = t.position
+        }
         if nulls > 0 {
             if missingCells == .error { throw error("null cell (a row the recorder lost); use --missing skip to replay without it") }
             missingCellCount += nulls

@@ -34,6 +34,11 @@ public struct TraceHeader: Sendable, Equatable {
         raw = .object(members)
     }
 
+    /// Routed experts per layer at most (expert ids are 16-bit in the binary form).
+    public static let maxExperts = 1 << 16
+    /// Layers x experts at most: every per-expert table of a replay has this many entries.
+    public static let maxExpertSlots = 1 << 22
+
     /// Validates and reads a parsed header line.
     public static func from(_ value: JSONValue) throws -> TraceHeader {
         guard case .object = value else { throw MoESimError("the header must be a JSON object") }
@@ -57,6 +62,16 @@ public struct TraceHeader: Sendable, Equatable {
         let experts = try positiveInt("experts")
         let topK = try positiveInt("top_k")
         guard topK <= experts else { throw MoESimError(field: "top_k", "top_k (\(topK)) exceeds experts (\(experts))") }
+        // What moe-sim can hold; far above any published MoE model (DeepSeek-V3: 58 MoE layers of 256 experts, top-8).
+        guard experts <= maxExperts else {
+            throw MoESimError(field: "experts", "\(experts) experts per layer is more than moe-sim holds (at most \(maxExperts): ids are stored in 16 bits)")
+        }
+        guard topK <= TokenRecord.maxCellWidth else {
+            throw MoESimError(field: "top_k", "top_k \(topK) is more than moe-sim holds (at most \(TokenRecord.maxCellWidth) experts per cell)")
+        }
+        guard layers * experts <= maxExpertSlots else {
+            throw MoESimError(field: "layers", "\(layers) layers x \(experts) experts = \(layers * experts) experts in all, more than moe-sim holds (at most \(maxExpertSlots))")
+        }
         guard let weightsText = value["weights"]?.stringValue else {
             throw MoESimError(field: "weights", "required header field is missing; expected \"topk\", \"full\" or \"none\"")
         }

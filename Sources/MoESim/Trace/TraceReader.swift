@@ -58,7 +58,7 @@ public final class TraceReader {
         } catch let error as MoESimError {
             throw error.located(file: path, line: headerLine)
         }
-        maxExpertsPerCell = allowWiderCells ? header.experts : header.topK
+        maxExpertsPerCell = allowWiderCells ? min(header.experts, TokenRecord.maxCellWidth) : header.topK
         let weightsPerLayer = header.weights == .full ? header.experts : (header.weights == .topk ? maxExpertsPerCell : 0)
         token = TokenRecord(layers: header.layers, slotsPerLayer: maxExpertsPerCell, weightsPerLayer: weightsPerLayer, aheadSlotsPerLayer: header.experts)
         weightCounts = Array(repeating: 0, count: header.layers)
@@ -177,7 +177,8 @@ public final class TraceReader {
     }
 
     private func registerRequestLine(_ id: String, task: String?, arrival: Double?, promptTokens: Int?, outputTokens: Int?, slo: Double?) throws -> Int {
-        if let existing = requestIndex[id], requests[existing].lastPosition >= 0 || requests[existing].task != nil || requests[existing].arrivalSeconds != nil {
+        // Once, before any token line: a later one would change what earlier lines were read as.
+        if requestIndex[id] != nil {
             throw error("request line for \"\(id)\" comes after that request already appeared", field: "request",
                         hint: "a request line must come before the request's first token line, once")
         }
@@ -218,8 +219,11 @@ public final class TraceReader {
                                 throw error("expert id \(id) out of range [0, \(header.experts))", field: "experts[\(layer)][\(n)]")
                             }
                             guard n < maxExpertsPerCell else {
-                                throw error("more than top_k = \(header.topK) experts", field: "experts[\(layer)]",
-                                            hint: maxExpertsPerCell == header.topK ? "pass --allow-wider-cells to replay wider selections" : nil)
+                                if maxExpertsPerCell == header.topK {
+                                    throw error("more than top_k = \(header.topK) experts", field: "experts[\(layer)]",
+                                                hint: "pass --allow-wider-cells to replay wider selections")
+                                }
+                                throw error("more than \(maxExpertsPerCell) experts, the most a cell can hold", field: "experts[\(layer)]")
                             }
                             for j in 0..<n where token.experts[base + j] == Int32(id) {
                                 throw error("expert \(id) listed twice", field: "experts[\(layer)]")
@@ -319,8 +323,11 @@ public final class TraceReader {
                             if !cursor.consume(0x5D) {
                                 repeat {
                                     let id = try cursor.parseInteger()
-                                    guard id >= 0 && id < header.experts, n < header.experts else {
+                                    guard id >= 0 && id < header.experts else {
                                         throw error("expert id \(id) out of range [0, \(header.experts))", field: "ahead.\(key)[\(layer)]")
+                                    }
+                                    guard n < min(header.experts, TokenRecord.maxCellWidth) else {
+                                        throw error("more than \(min(header.experts, TokenRecord.maxCellWidth)) predicted experts", field: "ahead.\(key)[\(layer)]")
                                     }
                                     experts[layer * token.aheadSlotsPerLayer + n] = Int32(id)
                                     n += 1

@@ -4,7 +4,8 @@ import Foundation
 public protocol TraceRecordSink: AnyObject {
     func write(request: RequestInfo)
     func write(token: TokenRecord, requestID: String)
-    func close()
+    /// Finishes the output and moves it into place (it appears whole or not at all).
+    func close() throws
 }
 
 extension BinaryTraceWriter: TraceRecordSink {}
@@ -22,7 +23,7 @@ final class JSONLTraceSink: TraceRecordSink {
 
     func write(request: RequestInfo) { writer.write(request: request) }
     func write(token: TokenRecord, requestID: String) { writer.write(token: token, requestID: requestID, header: header) }
-    func close() { writer.close() }
+    func close() throws { try writer.close() }
 }
 
 /// Whether `path` gets JSONL (a name ending in `.jsonl`) rather than the binary form.

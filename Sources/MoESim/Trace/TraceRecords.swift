@@ -50,6 +50,8 @@ public struct TokenRecord: Sendable {
     public var aheadSlotsPerLayer: Int
 
     public static let maxAheadDepth = 3
+    /// Experts one cell may list (counts are 8-bit; -1 marks a null cell).
+    public static let maxCellWidth = Int(Int8.max)
 
     public init(layers: Int, slotsPerLayer: Int, weightsPerLayer: Int, aheadSlotsPerLayer: Int) {
         self.layers = layers

@@ -58,7 +58,11 @@ public final class TraceStatisticsCollector {
     let sensitivity: [Double]?
     let threshold: Double
     private var counts: [Int]
+    /// Next-layer successor counts, row `l * experts + from`: dense when small, else sparse (experts x experts per
+    /// layer would not fit in memory for tens of thousands of experts).
     private var transitions: [Int]
+    private var sparseTransitions: [Int: [Int: Int]]?
+    static let denseTransitionLimit = 1 << 22
     private var reuseHits: [Int]
     private var reuseCells: [Int]
     private var topWeightSum: [Double]
@@ -79,7 +83,9 @@ public final class TraceStatisticsCollector {
         self.sensitivity = sensitivity?.count == header.layers ? sensitivity : nil
         self.threshold = threshold
         counts = Array(repeating: 0, count: layers * experts)
-        transitions = Array(repeating: 0, count: max(0, layers - 1) * experts * experts)
+        let dense = max(0, layers - 1) * experts * experts
+        transitions = dense <= TraceStatisticsCollector.denseTransitionLimit ? Array(repeating: 0, count: dense) : []
+        sparseTransitions = dense <= TraceStatisticsCollector.denseTransitionLimit ? nil : [:]
         reuseHits = Array(repeating: 0, count: layers)
         reuseCells = Array(repeating: 0, count: layers)
         topWeightSum = Array(repeating: 0, count: layers)
@@ -107,7 +113,12 @@ public final class TraceStatisticsCollector {
                 let from = Int(token.experts[base])
                 let nextBase = (l + 1) * token.slotsPerLayer
                 for j in 0..<Int(token.counts[l + 1]) {
-                    transitions[(l * experts + from) * experts + Int(token.experts[nextBase + j])] += 1
+                    let to = Int(token.experts[nextBase + j])
+                    if sparseTransitions != nil {
+                        sparseTransitions![l * experts + from, default: [:]][to, default: 0] += 1
+                    } else {
+                        transitions[(l * experts + from) * experts + to] += 1
+                    }
                 }
             }
             if let previous, n > 0, previous[l * topK] >= 0 {
@@ -157,7 +168,9 @@ public final class TraceStatisticsCollector {
             if l + 1 < layers {
                 var hits = 0, cells = 0
                 for from in 0..<experts {
-                    let successors = Array(transitions[((l * experts + from) * experts)..<((l * experts + from + 1) * experts)])
+                    let row = l * experts + from
+                    let successors = sparseTransitions.map { Array(($0[row] ?? [:]).values) }
+                        ?? Array(transitions[(row * experts)..<((row + 1) * experts)])
                     cells += successors.reduce(0, +)
                     hits += successors.sorted(by: >).prefix(topK).reduce(0, +)
                 }

@@ -3,25 +3,20 @@ import Foundation
 /// Writes moe-trace v1 JSONL. Weights print in Float's shortest round-trip form, so reading a written
 /// trace gives back exactly the same routing.
 public final class TraceWriter {
-    private let handle: FileHandle?
+    private let file: AtomicOutputFile?
     private var buffer = ""
     /// Everything written when the writer targets memory (tests, small tools).
     public private(set) var text = ""
     static let flushThreshold = 1 << 20
 
-    /// Writes to `path`, which must not exist unless `overwrite` is true.
+    /// Writes to `path`, which must not exist unless `overwrite` is true. The file appears at `close()`, whole
+    /// (`AtomicOutputFile`): a run that fails or is interrupted before then leaves `path` as it was.
     public init(path: String, overwrite: Bool = false) throws {
-        if FileManager.default.fileExists(atPath: path) && !overwrite {
-            throw MoESimError(file: path, "already exists; not overwriting it", hint: "choose another path or pass --force")
-        }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw MoESimError(file: path, "cannot create file")
-        }
-        handle = h
+        file = try AtomicOutputFile(path: path, overwrite: overwrite)
     }
 
     /// Writes into `text`.
-    public init() { handle = nil }
+    public init() { file = nil }
 
     public func write(header: TraceHeader) { emit(header.raw.serialized) }
 
@@ -91,7 +86,7 @@ public final class TraceWriter {
     }
 
     private func emit(_ line: String) {
-        if handle == nil {
+        if file == nil {
             text += line + "\n"
             return
         }
@@ -100,13 +95,14 @@ public final class TraceWriter {
     }
 
     public func flush() {
-        guard let handle, !buffer.isEmpty else { return }
-        handle.write(Data(buffer.utf8))
+        guard let file, !buffer.isEmpty else { return }
+        file.write(Data(buffer.utf8))
         buffer = ""
     }
 
-    public func close() {
+    /// Finishes the file and moves it into place; errors (a full disk, say) are reported here.
+    public func close() throws {
         flush()
-        try? handle?.close()
+        try file?.commit()
     }
 }

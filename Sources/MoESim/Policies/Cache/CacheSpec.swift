@@ -143,7 +143,12 @@ public struct CacheSpec: Sendable, Equatable, CustomStringConvertible {
     public func resolve(layers: Int, experts: Int, expertBytes: Int, freeBytes: Double,
                         allocation context: CacheAllocationContext? = nil) throws -> [Int] {
         let keySpace = layers * experts
-        func expertsFitting(_ bytes: Double) -> Int { max(0, Int((bytes / Double(expertBytes)).rounded(.down))) }
+        // Clamped to the key space before the conversion: bytes=1e300 (or a huge device) would overflow Int.
+        func expertsFitting(_ bytes: Double) -> Int {
+            let fitting = (bytes / Double(expertBytes)).rounded(.down)
+            guard fitting < Double(keySpace) else { return keySpace }
+            return fitting > 0 ? Int(fitting) : 0
+        }
         func split(_ total: Int) -> [Int] {
             let clamped = min(total, keySpace)
             return (0..<layers).map { l in min(experts, clamped / layers + (l < clamped % layers ? 1 : 0)) }

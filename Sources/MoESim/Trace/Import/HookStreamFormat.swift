@@ -32,8 +32,8 @@ enum HookStreamFormat {
         var renormalised = 0
         try forEachRecorderRow(path: path) { row in
             let id = importedRequestID(dataset: try row.optionalString("dataset"), problem: try row.identifier("problem_id"))
-            let layer = try row.integer("layer")
-            let position = try row.integer("token_pos")
+            let layer = try row.integer("layer", maximum: RecorderRow.maxLayer)
+            let position = try row.integer("token_pos", maximum: RecorderRow.maxTokenPosition)
             let (cell, rescaled) = try row.cell(experts: "experts", weights: "gating_probs")
             if rescaled { renormalised += 1 }
             recording.shape.observe(layer: layer, cell: cell, line: row.line)
@@ -52,12 +52,18 @@ enum HookStreamFormat {
             state.lastPosition = position
             states[id] = state
         }
+        // Every request's table is accounted for before any is built.
+        var requests: [String: PositionedRequest] = [:]
         for id in recording.order {
             let passes = states[id]!.passes
-            let prefill = passes[0].tokens
-            var request = PositionedRequest(prefillTokens: prefill, decodeTokens: passes.dropFirst().reduce(0) { $0 + $1.tokens }, cells: [:])
+            let request = PositionedRequest(prefillTokens: passes[0].tokens, decodeTokens: passes.dropFirst().reduce(0) { $0 + $1.tokens }, cells: [:])
+            try recording.reserve(slots: request.slots, layers: Set(passes.flatMap(\.cells.keys)).count, request: id)
+            requests[id] = request
+        }
+        for id in recording.order {
+            var request = requests[id]!
             var slot = 0
-            for pass in passes {
+            for pass in states[id]!.passes {
                 for (layer, byPosition) in pass.cells {
                     for (position, cell) in byPosition { request.set(cell, layer: layer, slot: slot + position) }
                 }

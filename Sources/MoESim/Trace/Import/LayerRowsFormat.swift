@@ -18,8 +18,8 @@ enum LayerRowsFormat {
         var rows: [String: [Int: [(index: Int, cell: ImportedCell)]]] = [:]
         try forEachRecorderRow(path: path) { row in
             let id = importedRequestID(dataset: try row.optionalString("dataset"), problem: try row.identifier("problem_id"))
-            let layer = try row.integer("layer")
-            let index = try row.integer("token_idx")
+            let layer = try row.integer("layer", maximum: RecorderRow.maxLayer)
+            let index = try row.integer("token_idx", maximum: RecorderRow.maxTokenPosition)
             let (cell, rescaled) = try row.cell(experts: "experts", weights: "gating_probs")
             if rescaled { recording.renormalisedCells += 1 }
             recording.shape.observe(layer: layer, cell: cell, line: row.line)
@@ -33,12 +33,14 @@ enum LayerRowsFormat {
             }
             rows[id]![layer, default: []].append((index, cell))
         }
+        func skips(_ id: String) -> Bool { rows[id]!.values.contains { list in list.enumerated().contains { $0.offset != $0.element.index } } }
+        func steps(_ id: String) -> Int { (rows[id]!.values.compactMap { $0.last?.index }.max() ?? -1) + 1 }
+        // Every positioned request's table is accounted for before any is built.
+        for id in recording.order where skips(id) { try recording.reserve(slots: steps(id), layers: rows[id]!.count, request: id) }
         for id in recording.order {
             let layers = rows[id]!
-            let skips = layers.values.contains { list in list.enumerated().contains { $0.offset != $0.element.index } }
-            if skips {
-                let steps = (layers.values.compactMap { $0.last?.index }.max() ?? -1) + 1
-                var request = PositionedRequest(prefillTokens: 0, decodeTokens: steps, cells: [:])
+            if skips(id) {
+                var request = PositionedRequest(prefillTokens: 0, decodeTokens: steps(id), cells: [:])
                 for (layer, list) in layers { for (index, cell) in list { request.set(cell, layer: layer, slot: index) } }
                 recording.positioned[id] = request
             } else {

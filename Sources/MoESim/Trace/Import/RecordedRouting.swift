@@ -52,6 +52,21 @@ struct Recording {
     var shape = ObservedShape()
     /// Cells whose weights did not sum to 1 and were rescaled.
     var renormalisedCells = 0
+    /// Token slots x layers held for positioned requests so far.
+    private(set) var cells = 0
+
+    /// The most cells one recording may hold (each is a slot of a routing table in memory): about 100 times a
+    /// recording of HumanEval's 164 problems on Mixtral, and far below what a sparse file of huge positions asks for.
+    static let maxCells = 1 << 24
+
+    /// Accounts for a request of `slots` tokens over `layers` layers before its table is allocated.
+    mutating func reserve(slots: Int, layers: Int, request: String) throws {
+        cells += slots * max(1, layers)
+        guard cells <= Recording.maxCells else {
+            throw MoESimError(file: path, "request \(request) takes the recording to \(cells) cells (token slots x layers), more than moe-sim imports at once (at most \(Recording.maxCells))",
+                              hint: "check the token positions; split a very large recording into several imports")
+        }
+    }
 }
 
 /// The largest layer, expert id and cell width seen, with the line that showed each, so that once the model is

@@ -24,13 +24,19 @@ struct RecorderRow {
         MoESimError(file: path, line: line, field: field, message)
     }
 
-    func integer(_ field: String, minimum: Int = 0) throws -> Int {
+    func integer(_ field: String, minimum: Int = 0, maximum: Int = Int(Int32.max) - 1) throws -> Int {
         guard let v = value[field] else { throw error(field, "missing field") }
-        guard let n = v.numberValue, n == n.rounded(), n >= Double(minimum), n < Double(Int32.max) else {
+        guard let n = v.numberValue, n == n.rounded(), n >= Double(minimum) else {
             throw error(field, "expected an integer >= \(minimum), found \(v.serialized)")
         }
+        guard n <= Double(maximum) else { throw error(field, "\(v.serialized) is more than moe-sim imports (at most \(maximum))") }
         return Int(n)
     }
+
+    /// A token's place in its request (or pass): beyond any model's context window.
+    static let maxTokenPosition = (1 << 20) - 1
+    /// A layer number: TraceHeader's bound on layers.
+    static let maxLayer = TraceHeader.maxExpertSlots - 1
 
     /// A request or problem id: a string, or an integer printed as one.
     func identifier(_ field: String) throws -> String {
@@ -66,14 +72,20 @@ struct RecorderRow {
         }
         var weights: [Float] = []
         for v in ws {
-            guard let w = v.numberValue, w.isFinite, w >= 0 else { throw error(weightsField, "expected finite weights >= 0, found \(v.serialized)") }
+            // Traces hold float32 weights: a finite double beyond float32's range (1e66) would become infinity.
+            guard let w = v.numberValue, w.isFinite, w >= 0, Float(w).isFinite else {
+                throw error(weightsField, "expected finite weights >= 0 (float32), found \(v.serialized)")
+            }
             weights.append(Float(w))
         }
-        let sum = weights.reduce(0, +)
+        let sum = weights.reduce(0.0) { $0 + Double($1) }
         guard sum > 0 else { throw error(weightsField, "weights sum to 0") }
         var renormalised = false
-        if abs(Double(sum) - 1) > TraceReader.weightSumTolerance {
-            weights = weights.map { $0 / sum }
+        // Checked on the numbers the written trace will hold, summed as its reader sums them: a sum just inside the
+        // tolerance in float32 may fall just outside it in decimal.
+        let written = weights.reduce(0.0) { $0 + (Double(String($1)) ?? Double($1)) }
+        if abs(written - 1) > TraceReader.weightSumTolerance {
+            weights = weights.map { Float(Double($0) / sum) }
             renormalised = true
         }
         let order = weights.indices.sorted { weights[$0] > weights[$1] || (weights[$0] == weights[$1] && $0 < $1) }

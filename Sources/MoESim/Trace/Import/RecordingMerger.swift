@@ -96,11 +96,12 @@ struct RecordingMerger {
     }
 
     private mutating func align(_ request: inout ImportedRequest, _ source: RenumberedRequest, path: String) {
-        var inconsistent: [Int] = [], ambiguous = 0
+        var inconsistent: [Int] = [], tooLarge: [Int] = [], ambiguous = 0
         for layer in 0..<layers {
             guard let rows = source.rows[layer], !rows.isEmpty else { continue }
             let decode = Array(request.cells[layer][request.prefillTokens...])
             let result = RowAligner.align(rows: rows, into: decode)
+            if result.tooLarge { tooLarge.append(layer); continue }
             if !result.consistent { inconsistent.append(layer); continue }
             ambiguous += result.ambiguousRows
             for fill in result.fills {
@@ -111,6 +112,10 @@ struct RecordingMerger {
         if !inconsistent.isEmpty {
             warnings.append("\(request.id): rows of \(path) at layers \(inconsistent.map(String.init).joined(separator: ", ")) cannot be placed "
                             + "in the \(request.decodeTokens) decode steps without contradicting the first recording; not used there")
+        }
+        if !tooLarge.isEmpty {
+            warnings.append("\(request.id): rows of \(path) at layers \(tooLarge.map(String.init).joined(separator: ", ")) are too far from the "
+                            + "\(request.decodeTokens) decode steps to re-align (more than \(RowAligner.maxTableEntries) placements); not used there")
         }
         if ambiguous > 0 {
             warnings.append("\(request.id): \(ambiguous) rows of \(path) fit more than one place; left out rather than guessed")

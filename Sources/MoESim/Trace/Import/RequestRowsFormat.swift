@@ -19,8 +19,8 @@ enum RequestRowsFormat {
         var decode: [String: [Key: ImportedCell]] = [:]
         try forEachRecorderRow(path: path) { row in
             let id = try row.identifier("req")
-            let layer = try row.integer("layer")
-            let position = try row.integer("tok")
+            let layer = try row.integer("layer", maximum: RecorderRow.maxLayer)
+            let position = try row.integer("tok", maximum: RecorderRow.maxTokenPosition)
             let phaseName = try row.optionalString("phase") ?? "decode"
             guard let phase = ["prefill": Phase.prefill, "decode": Phase.decode][phaseName] else {
                 throw row.error("phase", "expected \"prefill\" or \"decode\", found \"\(phaseName)\"")
@@ -35,14 +35,25 @@ enum RequestRowsFormat {
             if seen != nil { throw row.error("tok", "request \(id): layer \(layer), \(phaseName) token \(position) recorded twice") }
             if phase == .prefill { prefill[id, default: [:]][key] = cell } else { decode[id, default: [:]][key] = cell }
         }
-        for id in recording.order {
+        /// The request's token slots, and where its decode positions start (see the type's comment).
+        func shape(_ id: String) -> (request: PositionedRequest, firstDecode: Int) {
             let pre = prefill[id] ?? [:], dec = decode[id] ?? [:]
             let prefillTokens = (pre.keys.map(\.position).max() ?? -1) + 1
             // Decode positions that go on from the prompt are absolute; lower ones count decode steps from 0.
             let lowest = dec.keys.map(\.position).min() ?? 0
             let firstDecode = lowest >= prefillTokens ? prefillTokens : 0
             let decodeTokens = dec.isEmpty ? 0 : dec.keys.map(\.position).max()! - firstDecode + 1
-            var request = PositionedRequest(prefillTokens: prefillTokens, decodeTokens: decodeTokens, cells: [:])
+            return (PositionedRequest(prefillTokens: prefillTokens, decodeTokens: decodeTokens, cells: [:]), firstDecode)
+        }
+        // Every request's table is accounted for before any is built.
+        for id in recording.order {
+            let layers = Set((prefill[id] ?? [:]).keys.map(\.layer)).union((decode[id] ?? [:]).keys.map(\.layer)).count
+            try recording.reserve(slots: shape(id).request.slots, layers: layers, request: id)
+        }
+        for id in recording.order {
+            let pre = prefill[id] ?? [:], dec = decode[id] ?? [:]
+            var (request, firstDecode) = shape(id)
+            let prefillTokens = request.prefillTokens
             for (key, cell) in pre { request.set(cell, layer: key.layer, slot: key.position) }
             for (key, cell) in dec { request.set(cell, layer: key.layer, slot: prefillTokens + key.position - firstDecode) }
             recording.positioned[id] = request

@@ -14,7 +14,12 @@ enum RowAligner {
         var ambiguousRows: Int
         /// False when the rows cannot be placed at all without disagreeing with a known cell.
         var consistent: Bool
+        /// True when the placement table (rows x band) would be too large to build; nothing is placed.
+        var tooLarge = false
     }
+
+    /// Entries of the placement tables at most (two tables of Ints).
+    static let maxTableEntries = 1 << 24
 
     private static let impossible = Int.min / 4
 
@@ -24,6 +29,7 @@ enum RowAligner {
         guard m > 0 else { return Result(fills: [], ambiguousRows: 0, consistent: true) }
         guard m <= n else { return Result(fills: [], ambiguousRows: 0, consistent: false) }
         let band = n - m + 1
+        guard m * band <= maxTableEntries else { return Result(fills: [], ambiguousRows: 0, consistent: false, tooLarge: true) }
         // Row i lies at slot i + k, 0 <= k < band.
         func score(_ i: Int, _ k: Int) -> Int {
             guard let cell = known[i + k] else { return 0 }

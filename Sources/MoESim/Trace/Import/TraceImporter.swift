@@ -46,6 +46,15 @@ public struct TraceImporter {
         let model = try resolveModel(recordings)
         try check(recordings, against: model)
         let weighted = try weightsKind(recordings)
+        // Every request becomes a table of slots x the model's layers: checked before any is built.
+        var cells = 0
+        for id in Set(recordings.flatMap(\.order)) {
+            cells += (recordings.map { $0.positioned[id]?.slots ?? $0.renumbered[id]?.longestLayer ?? 0 }.max() ?? 0) * model.moeLayers
+        }
+        guard cells <= Recording.maxCells else {
+            throw MoESimError(field: "inputs", "the recordings hold \(cells) cells (token slots x \(model.moeLayers) layers), more than moe-sim imports at once (at most \(Recording.maxCells))",
+                              hint: "check the token positions; split a very large recording into several imports")
+        }
 
         var merger = RecordingMerger(layers: model.moeLayers)
         let requests = merger.merge(recordings)
@@ -85,7 +94,7 @@ public struct TraceImporter {
                 sink.write(token: record, requestID: request.id)
             }
         }
-        sink.close()
+        try sink.close()
         return summary
     }
 
