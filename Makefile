@@ -4,7 +4,7 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build test bench run cache-table experiment fuzz test-asan test-tsan clean
+.PHONY: build test bench soak run cache-table experiment fuzz test-asan test-tsan clean
 
 build:
 	$(SWIFT) build
@@ -30,6 +30,16 @@ endif
 bench:
 	$(SWIFT) build -c release --product moe-bench
 	.build/release/moe-bench $(ARGS)
+
+# Soak (not in CI, about 15 min): a 100M token-layer timed replay and a 1M-request serving run, twice. Each run prints
+# digests of its full reports and resident memory after a tenth and after all; the two runs' digests must match.
+soak:
+	$(SWIFT) build -c release --product moe-bench
+	.build/release/moe-bench --soak | tee .build/soak-1.txt
+	.build/release/moe-bench --soak > .build/soak-2.txt
+	grep digest .build/soak-1.txt > .build/soak-1.digests
+	grep digest .build/soak-2.txt > .build/soak-2.digests
+	cmp .build/soak-1.digests .build/soak-2.digests && echo "soak: both runs gave the same digests"
 
 run:
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE)
