@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds moe-sim's libFuzzer binary and runs every fuzz target (or FUZZ_TARGETS) for FUZZ_SECONDS each, then prints
-# per target: executions, crashes (crash / out-of-memory / timeout), corpus size and time. Used by `make fuzz`.
+# per target: executions, findings (crashes and failed checks; out-of-memory; timeouts) and time. Used by `make fuzz`.
 #
 #   FUZZ_SECONDS=60        time per target
 #   FUZZ_TARGETS="a b"     targets to run (default: all; `MOESIM_FUZZ_TARGET=list $FUZZ_BUILD/moe-fuzz` lists them)

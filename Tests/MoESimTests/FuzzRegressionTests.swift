@@ -108,6 +108,15 @@ struct FuzzRegressionTests {
         #expect(error?.line == 1)
     }
 
+    /// `"shared_experts":1e300` passed the integer check and trapped converting to Int (found reviewing the
+    /// conversions after the fuzzers' `Int(Double)` findings).
+    @Test func aHugeSharedExpertCountIsAnError() {
+        let text = #"{"moe_trace":1,"model":"toy","layers":2,"experts":4,"top_k":2,"weights":"none","shared_experts":1e300}"# + "\n"
+        let error = userError { _ = try Self.readAll(Fixtures.write(text, name: "shared.moetrace.jsonl")) }
+        #expect(error?.field == "shared_experts")
+        #expect(error?.line == 1)
+    }
+
     /// trace-jsonl: with --allow-wider-cells a cell may list up to `experts` ids, but counts are 8-bit: 128 ids trapped.
     @Test func aCellWiderThanACountCanHoldIsAnError() {
         let ids = (0..<128).map(String.init).joined(separator: ",")
@@ -351,5 +360,14 @@ struct FuzzRegressionTests {
         #expect(error?.field == "gating_probs")
         #expect(error?.line == 1)
         #expect(error?.message.contains("float32") == true)
+    }
+
+    /// import-hook-stream, import-merge: a numeric request id (problem_id, req) of 1e300 trapped converting to Int.
+    @Test(arguments: [("hook-stream", #"{"problem_id":1e300,"layer":0,"token_pos":0,"experts":[1,2]}"#, "problem_id"),
+                      ("request-rows", #"{"req":1.7976931348623157e308,"layer":0,"tok":0,"topk":[1]}"#, "req")])
+    func aNumericIdBeyondAnIntegerIsAnError(format: String, row: String, field: String) {
+        let error = userError { _ = try RecorderFormat.named(format).read(Fixtures.write(row + "\n", name: "ids.jsonl")) }
+        #expect(error?.field == field)
+        #expect(error?.message.contains("expected a string or an integer id") == true)
     }
 }

@@ -80,8 +80,8 @@ public struct TraceHeader: Sendable, Equatable {
         }
         var shared = 0
         if let s = value["shared_experts"] {
-            guard let n = s.numberValue, n == n.rounded(), n >= 0 else {
-                throw MoESimError(field: "shared_experts", "expected an integer >= 0, found \(s.serialized)")
+            guard let n = s.numberValue, n == n.rounded(), n >= 0, n <= Double(maxExperts) else {
+                throw MoESimError(field: "shared_experts", "expected an integer in 0 ... \(maxExperts), found \(s.serialized)")
             }
             shared = Int(n)
         }

@@ -42,7 +42,8 @@ struct RecorderRow {
     func identifier(_ field: String) throws -> String {
         guard let v = value[field] else { throw error(field, "missing field") }
         if let s = v.stringValue, !s.isEmpty { return s }
-        if let n = v.numberValue, n == n.rounded() { return String(Int(n)) }
+        // Integers a double holds exactly; 1e300 would trap converting to Int.
+        if let n = v.numberValue, n == n.rounded(), abs(n) < 9.0e15 { return String(Int(n)) }
         throw error(field, "expected a string or an integer id, found \(v.serialized)")
     }
 
