@@ -18,7 +18,6 @@ public final class HybriMoEPrefetch: PrefetchPolicy {
     static let options = ["depth=1..3", "issue=N", "predict=auto|ahead|noisy", "accuracy=profile|NUMBER", "depth-loss=NUMBER"]
         + PrefetchSetup.engineOptionHelp
     public static let summary = "HybriMoE's impact-driven prefetch (papers.md §1.8): layers l+1..l+3 predicted from layer l (the trace's `ahead`, else a noisy oracle), each candidate's impact = tokens predicted x (1 - 0.05 per extra layer), the highest issued first, up to top-k per layer, into the cache. Options: \(options.joined(separator: ", "))"
-    public static let borrowedAccuracy = 0.866
 
     public let name = "hybrimoe"
     public let speculates = true
@@ -38,25 +37,11 @@ public final class HybriMoEPrefetch: PrefetchPolicy {
         let layers = setup.header.layers, experts = setup.header.experts
         depth = try setup.integer("depth", in: 1...TokenRecord.maxAheadDepth).flatMap { $0 } ?? min(3, TokenRecord.maxAheadDepth)
         issueLimit = try setup.integer("issue", in: 1...Int.max).flatMap { $0 } ?? setup.header.topK
-        switch try setup.numberOrWord("depth-loss", in: 0...1, words: []) {
-        case let .number(v)?: depthLoss = v
-        default: depthLoss = 0.05
-        }
+        depthLoss = try setup.predictorDepthLoss()
         let source = NextLayerPredictor.Source(rawValue: try setup.choice("predict", NextLayerPredictor.Source.allCases.map(\.rawValue)) ?? "auto")!
-        var accuracy: [Double]
-        switch try setup.numberOrWord("accuracy", in: 0...1, words: ["profile"]) {
-        case let .number(v)?:
-            accuracy = Array(repeating: v, count: layers)
-            accuracyText = "a = \(v) at every layer"
-        default:
-            if let profile = setup.model.adapmoeProfile, profile.prefetchAccuracy.count == layers {
-                accuracy = profile.prefetchAccuracy
-                accuracyText = "a_l from model '\(setup.model.name)' adapmoeProfile"
-            } else {
-                accuracy = Array(repeating: HybriMoEPrefetch.borrowedAccuracy, count: layers)
-                accuracyText = "a = \(HybriMoEPrefetch.borrowedAccuracy) at every layer, AdapMoE's Mixtral mean (papers.md §1.6.1) borrowed: model '\(setup.model.name)' has no measured profile"
-            }
-        }
+        let resolved = try setup.predictorAccuracy(layers: layers, standIn: PrefetchSetup.standInPredictorAccuracy)
+        let accuracy = resolved.values!
+        accuracyText = resolved.text
         engine = try setup.engineOptions(defaults: PrefetchEngineOptions(link: .fifo, admission: .cache, waitsForPreviousPrefetch: false))
         predictor = NextLayerPredictor(layers: layers, experts: experts, top: setup.header.topK, source: source, accuracy: accuracy,
                                        depthLoss: depthLoss, seed: setup.seed)

@@ -49,10 +49,6 @@ public final class NextLayerGatePrefetch: PrefetchPolicy {
         case promoe
     }
 
-    /// `promoe`'s and `mixtral-offloading`'s stand-in a_l for models without an AdapMoE profile (neither system publishes
-    /// a per-layer recall): that profile's mean over layers 1-31
-    /// (papers.md §1.6.1), UNCONFIRMED for any other model or predictor.
-    static let standInAccuracy = 0.866
 
     static let options = ["top=K", "issue=N|all", "depth=1..3", "predict=auto|ahead|noisy", "accuracy=profile|NUMBER", "depth-loss=NUMBER",
                           "prefill", "wait=on|off", "stride=1..3"] + PrefetchSetup.engineOptionHelp
@@ -102,30 +98,14 @@ public final class NextLayerGatePrefetch: PrefetchPolicy {
         let depth = try setup.integer("depth", in: 1...TokenRecord.maxAheadDepth).flatMap { $0 } ?? 1
         let stride = try setup.integer("stride", in: 1...TokenRecord.maxAheadDepth).flatMap { $0 } ?? (promoe ? 2 : 1)
         let source = NextLayerPredictor.Source(rawValue: try setup.choice("predict", NextLayerPredictor.Source.allCases.map(\.rawValue)) ?? "auto")!
-        let depthLoss: Double
-        switch try setup.numberOrWord("depth-loss", in: 0...1, words: []) {
-        case let .number(v)?: depthLoss = v
-        default: depthLoss = 0.05
+        let depthLoss = try setup.predictorDepthLoss()
+        let resolved = try setup.predictorAccuracy(layers: layers, standIn: (promoe || mixtral) && source != .ahead ? PrefetchSetup.standInPredictorAccuracy : nil)
+        let accuracy = resolved.values
+        if accuracy == nil && source != .ahead {
+            throw setup.error("the noisy predictor needs per-layer accuracies a_l, and model '\(setup.model.name)' has no adapmoeProfile.prefetchAccuracy",
+                              hint: "give accuracy=NUMBER (e.g. accuracy=0.866), or predict=ahead to use only the trace's recorded `ahead` predictions")
         }
-        var accuracy: [Double]?
-        var accuracyText = ""
-        switch try setup.numberOrWord("accuracy", in: 0...1, words: ["profile"]) {
-        case let .number(v)?:
-            accuracy = Array(repeating: v, count: layers)
-            accuracyText = "a = \(v) at every layer"
-        default:
-            if let profile = setup.model.adapmoeProfile, profile.prefetchAccuracy.count == layers {
-                accuracy = profile.prefetchAccuracy
-                let mean = profile.prefetchAccuracy.dropFirst().reduce(0, +) / Double(max(1, layers - 1))
-                accuracyText = "a_l from model '\(setup.model.name)' adapmoeProfile (mean over layers 1-\(layers - 1): \((mean * 1000).rounded() / 1000))"
-            } else if (promoe || mixtral) && source != .ahead {
-                accuracy = Array(repeating: NextLayerGatePrefetch.standInAccuracy, count: layers)
-                accuracyText = "a = \(NextLayerGatePrefetch.standInAccuracy) at every layer: model '\(setup.model.name)' has no AdapMoE profile, so AdapMoE's Mixtral mean stands in (UNCONFIRMED for this model)"
-            } else if source != .ahead {
-                throw setup.error("the noisy predictor needs per-layer accuracies a_l, and model '\(setup.model.name)' has no adapmoeProfile.prefetchAccuracy",
-                                  hint: "give accuracy=NUMBER (e.g. accuracy=0.866), or predict=ahead to use only the trace's recorded `ahead` predictions")
-            }
-        }
+        let accuracyText = resolved.text
         let prefill = try setup.flag("prefill") || promoe
         var defaults = PrefetchEngineOptions(link: promoe ? .preempt : .fifo, admission: mixtral || promoe ? .cache : .buffer,
                                              waitsForPreviousPrefetch: !mixtral && !promoe)

@@ -131,3 +131,31 @@ final class NextLayerPredictor {
         return -1
     }
 }
+
+extension PrefetchSetup {
+    /// AdapMoE's Mixtral mean next-layer accuracy (papers.md §1.6.1, over layers 1-31): the stand-in a_l for models
+    /// without a measured profile, UNCONFIRMED for any other model or predictor.
+    public static let standInPredictorAccuracy = 0.866
+
+    /// `depth-loss=`: accuracy lost per extra layer of distance (default 0.05: ProMoE's ~5 %, peers.md §1.8, UNCONFIRMED).
+    func predictorDepthLoss() throws -> Double {
+        if case let .number(v)? = try numberOrWord("depth-loss", in: 0...1, words: []) { return v }
+        return 0.05
+    }
+
+    /// A noisy predictor's per-layer accuracy a_l: `accuracy=NUMBER`, else the model's AdapMoE profile, else
+    /// `standIn` at every layer (nil: none; the caller decides whether that is an error). With a line for the report.
+    func predictorAccuracy(layers: Int, standIn: Double?) throws -> (values: [Double]?, text: String) {
+        if case let .number(v)? = try numberOrWord("accuracy", in: 0...1, words: ["profile"]) {
+            return (Array(repeating: v, count: layers), "a = \(v) at every layer")
+        }
+        if let profile = model.adapmoeProfile, profile.prefetchAccuracy.count == layers {
+            let mean = profile.prefetchAccuracy.dropFirst().reduce(0, +) / Double(max(1, layers - 1))
+            return (profile.prefetchAccuracy,
+                    "a_l from model '\(model.name)' adapmoeProfile (mean over layers 1-\(layers - 1): \((mean * 1000).rounded() / 1000))")
+        }
+        guard let standIn else { return (nil, "") }
+        return (Array(repeating: standIn, count: layers),
+                "a = \(standIn) at every layer: model '\(model.name)' has no AdapMoE profile, so AdapMoE's Mixtral mean stands in (UNCONFIRMED for this model)")
+    }
+}
