@@ -17,25 +17,34 @@ import Testing
         ("mixtral-offloading-naive", "a100-80g-sxm", "hqq3", 1.246), ("mixtral-offloading-naive", "t4", "hqq3", 0.580),
     ]
 
-    /// The acceptance: every cell within 25 % and the row order kept in every column, with no per-cell setting
-    /// (each run is just `--system ROW --hardware H --quant Q`).
+    /// The faithful-engine issue's acceptance on the 16 public cells: mean absolute error <= 8 %, every cell <= 15 %,
+    /// the row order kept in every column, and LRU-only / no-LRU within 0.05 of the paper's ratio in every column, with
+    /// no per-cell setting (each run is just `--system ROW --hardware H --quant Q`). The fit was made on the longer
+    /// HumanEval decode trace (the experiment's); this runs the shorter HumanEval/0 one, so it also checks that the
+    /// calibration does not hinge on the exact trace.
     @Test(.enabled(if: Fixtures.sharedTracesAvailable, "needs ../shared/traces"))
-    func table2IsReproducedWithin25PercentInOrder() throws {
+    func table2IsReproducedWithin8PercentMeanInOrder() throws {
         let trace = Fixtures.sharedTrace("humaneval0.moetrace.jsonl")
         var simulated: [String: Double] = [:]
+        var errors: [Double] = []
         for cell in CalibrationTests.table2 {
             let r = Fixtures.sim(["run", "--trace", trace, "--system", cell.system, "--hardware", cell.hardware, "--quant", cell.quant, "--json"])
             #expect(r.code == 0, "\(r.err)")
             let tokensPerSecond = try #require(try JSONValue.parse(r.out)["decode"]?["tokensPerSecond"]?.numberValue)
             let error = tokensPerSecond / cell.tokensPerSecond - 1
-            #expect(abs(error) <= 0.25, "\(cell.system) on \(cell.hardware) \(cell.quant): \(tokensPerSecond) tok/s vs paper \(cell.tokensPerSecond)")
+            #expect(abs(error) <= 0.15, "\(cell.system) on \(cell.hardware) \(cell.quant): \(tokensPerSecond) tok/s vs paper \(cell.tokensPerSecond)")
+            errors.append(abs(error))
             simulated["\(cell.system)|\(cell.hardware)|\(cell.quant)"] = tokensPerSecond
         }
+        #expect(errors.reduce(0, +) / Double(errors.count) <= 0.08, "mean absolute error \(errors.reduce(0, +) / Double(errors.count))")
         let rows = ["mixtral-offloading", "mixtral-offloading-lru-only", "mixtral-offloading-no-lru", "mixtral-offloading-naive"]
         for hardware in ["a100-80g-sxm", "t4"] {
             for quant in ["hqq2", "hqq3"] {
                 let column = rows.map { simulated["\($0)|\(hardware)|\(quant)"]! }
                 #expect(column == column.sorted(by: >), "row order in \(hardware) \(quant): \(column)")
+                let paper = rows.map { row in CalibrationTests.table2.first { $0.system == row && $0.hardware == hardware && $0.quant == quant }!.tokensPerSecond }
+                #expect(abs(column[1] / column[2] - paper[1] / paper[2]) <= 0.05,
+                        "LRU-only / no-LRU in \(hardware) \(quant): \(column[1] / column[2]) vs paper \(paper[1] / paper[2])")
             }
         }
     }
@@ -48,10 +57,13 @@ import Testing
         let fast = CostModel(hardware: slow, model: model, quantization: quant, runtime: runtime)
         slow.host.dispatchSpeedRelative = Sourced(0.5, source: "test")
         let slower = CostModel(hardware: slow, model: model, quantization: quant, runtime: runtime)
-        let roofline = fast.attentionSeconds(queryTokens: 1, attendedPositions: 100, kvTokensRead: 99) - runtime.perLayerOverheadSeconds.value
-        #expect(abs(slower.attentionSeconds(queryTokens: 1, attendedPositions: 100, kvTokensRead: 99)
-                    - (roofline + 2 * runtime.perLayerOverheadSeconds.value)) < 1e-12)
-        #expect(abs(slower.passOverheadSeconds(logitTokens: 1) - fast.passOverheadSeconds(logitTokens: 1) - runtime.perPassOverheadSeconds.value) < 1e-12)
+        // GPU work is the same on both hosts; only the host's own times double.
+        #expect(slower.attentionSeconds(queryTokens: 1, attendedPositions: 100, kvTokensRead: 99)
+                == fast.attentionSeconds(queryTokens: 1, attendedPositions: 100, kvTokensRead: 99))
+        #expect(slower.lmHeadSeconds(logitTokens: 1) == fast.lmHeadSeconds(logitTokens: 1))
+        #expect(abs(slower.hostLayerSeconds - 2 * runtime.perLayerOverheadSeconds.value) < 1e-15)
+        #expect(abs(slower.hostExpertSeconds - 2 * runtime.perExpertOverheadSeconds.value) < 1e-15)
+        #expect(abs(slower.hostPassSeconds - 2 * runtime.perPassOverheadSeconds.value) < 1e-15)
     }
 
     @Test func unpinnedHostMemoryMovesAtThePageableRate() throws {

@@ -69,10 +69,11 @@ struct EngineTests {
     }
 
     @Test func writeBackSharesASingleCopyEngine() throws {
-        // Capacity 1: the second miss evicts the first expert, whose write-back queues between the two loads.
+        // Capacity 1: the second miss evicts the first expert; a write-back-first swap queues its write-back between
+        // the two loads.
         let trace = Fixtures.trace([[[0, 1], [0, 1]]])
         let report = try Fixtures.simulate(trace, cache: "lru-per-layer:1", hardware: Fixtures.hardware(copyEngines: 1),
-                                           runtime: Fixtures.runtime(writeBack: true))
+                                           runtime: Fixtures.runtime(writeBack: true, extra: ["swapOrder": Fixtures.field(#""write-back-first""#)]))
         #expect(report.link.writeBackBytes == 2 * Fixtures.expertBytes)
         let layer = 3 * Fixtures.loadSeconds + Fixtures.expertSeconds
         let expected = 2 * (Fixtures.attentionSeconds(context: 1) + layer) + Fixtures.passOverheadSeconds

@@ -47,15 +47,22 @@ enum Fixtures {
         """
     }
 
-    static func runtime(writeBack: Bool = false, pipelining: Bool = false) -> String {
-        """
-        {"schema":"moe-sim/runtime/1","name":"toy-runtime","title":"toy runtime",
-         "perLayerOverheadSeconds":{"value":0,"source":"test"},"perExpertOverheadSeconds":{"value":0,"source":"test"},
-         "perPassOverheadSeconds":{"value":0,"source":"test"},"fusedDequant":{"value":true,"source":"test"},
+    /// `extra`: further fields as JSON members (`"streams":{"value":"single","source":"test"}`, ...).
+    static func runtime(writeBack: Bool = false, pipelining: Bool = false, perLayer: Double = 0, perExpert: Double = 0,
+                        perPass: Double = 0, extra: [String: String] = [:]) -> String {
+        let more = extra.sorted { $0.key < $1.key }.map { ",\"\($0.key)\":\($0.value)" }.joined()
+        func number(_ x: Double) -> String { x == 0 ? "0" : "\(x)" }
+        return """
+        {"schema":"moe-sim/runtime/1","name":"toy-runtime","title":"toy runtime"\(more),
+         "perLayerOverheadSeconds":{"value":\(number(perLayer)),"source":"test"},"perExpertOverheadSeconds":{"value":\(number(perExpert)),"source":"test"},
+         "perPassOverheadSeconds":{"value":\(number(perPass)),"source":"test"},"fusedDequant":{"value":true,"source":"test"},
          "writeBackOnEvict":{"value":\(writeBack),"source":"test"},"maxInFlightTransfers":{"value":4,"source":"test"},
          "subMatrixPipelining":{"value":\(pipelining),"source":"test"},"reservedDeviceBytes":{"value":0,"source":"test"}}
         """
     }
+
+    /// A runtime field's JSON: `{"value":V,"source":"test"}`.
+    static func field(_ value: String) -> String { #"{"value":\#(value),"source":"test"}"# }
 
     static let header = #"{"moe_trace":1,"model":"toy","layers":2,"experts":4,"top_k":2,"weights":"topk"}"#
 

@@ -23,7 +23,7 @@ import Testing
         let report = try JSONValue.parse(r.out)
         #expect(report["configuration"]?["cache"]?.stringValue == "lru-per-layer:2")
         #expect(report["configuration"]?["prefetch"]?.stringValue == "mixtral-offloading")
-        #expect(report["configuration"]?["runtime"]?.stringValue == "mixtral-offloading")
+        #expect(report["configuration"]?["runtime"]?.stringValue == "mixtral-offloading-paper")
         #expect(report["configuration"]?["quantization"]?.stringValue == "hqq2")
         let unknown = Fixtures.sim(["run", "--system", "mixtral-ofloading", "--trace", trace])
         #expect(unknown.code != 0 && unknown.err.contains("mixtral-offloading"))

@@ -75,7 +75,8 @@ struct TimelineTests {
     /// One copy engine carries write-backs too: they appear on the H2D track, whose name says so, and no D2H track exists.
     @Test func oneCopyEngineCarriesWriteBacksOnTheSharedTrack() throws {
         let simulation = try TimelineTests.toySimulation([[[0, 1], [0, 1]]], cache: "lru-per-layer:1",
-                                                         hardware: Fixtures.hardware(copyEngines: 1), runtime: Fixtures.runtime(writeBack: true))
+                                                         hardware: Fixtures.hardware(copyEngines: 1),
+                                                         runtime: Fixtures.runtime(writeBack: true, extra: ["swapOrder": Fixtures.field(#""write-back-first""#)]))
         let (timeline, report) = try TimelineTests.record(simulation)
         #expect(!timeline.trackNames.contains { $0.track == .d2h })
         let linkName = try #require(timeline.trackNames.first { $0.track == .h2d }?.name)
@@ -204,8 +205,10 @@ struct TimelineTests {
             #expect(TimelineTests.close(slices.reduce(0) { $0 + $1.seconds }, pass.seconds, relative: 1e-9))
         }
         #expect(TimelineTests.close(passes.reduce(0) { $0 + $1.seconds }, report.decode.seconds, relative: 1e-9))
-        let stalls = gpu.filter { if case .stall = $0.kind { return true } else { return false } }
+        let stalls = gpu.filter { if case let .stall(cause) = $0.kind { return cause != .host } else { return false } }
+        let hostWaits = gpu.filter { if case .stall(.host) = $0.kind { return true } else { return false } }
         #expect(TimelineTests.close(stalls.reduce(0) { $0 + $1.seconds }, report.gpu.stallSeconds, relative: 1e-9))
+        #expect(TimelineTests.close(hostWaits.reduce(0) { $0 + $1.seconds }, report.gpu.hostWaitSeconds, relative: 1e-9))
         #expect(stalls.contains { $0.name.hasPrefix("stall: waiting for L") })
         // Every cause is present, and its slices carry exactly the reported bytes.
         let transfers = timeline.slices(on: .h2d) + timeline.slices(on: .d2h)

@@ -1,8 +1,12 @@
 /// Turns work into seconds for one hardware profile, model, quantization and runtime.
 ///
 /// Every GPU step is a roofline: max(bytes moved / achieved memory bandwidth, flops / achieved tensor
-/// throughput) plus the runtime's fixed overhead for that step. Decode is memory-bound, prefill
-/// compute-bound; the roofline covers both without a special case.
+/// throughput); an expert's kernel reaches the runtime's `expertKernelEfficiency` of it for its weight format.
+/// Decode is memory-bound, prefill compute-bound; the roofline covers both without a special case.
+///
+/// The runtime's fixed overheads are host time, not GPU time (`hostLayerSeconds`, `hostExpertSeconds`,
+/// `hostPassSeconds`): the executor runs them on the host thread's own timeline, which the GPU cannot run ahead of
+/// (a kernel starts only once the host has issued it) and which waits for the GPU at the runtime's sync points.
 public struct CostModel: Sendable {
     public let hardware: HardwareProfile
     public let model: ModelSpec
@@ -23,9 +27,14 @@ public struct CostModel: Sendable {
     public let kvCacheBytesPerToken: Int
 
     // Scalars the per-event paths use, computed once.
-    let perLayerOverheadSeconds: Double
-    let perExpertOverheadSeconds: Double
-    let perPassOverheadSeconds: Double
+    /// Host time to issue one transformer layer's non-expert part (after dividing by the host's dispatch speed).
+    public let hostLayerSeconds: Double
+    /// Host time to issue one expert's kernels and routing glue.
+    public let hostExpertSeconds: Double
+    /// Host time per forward pass (sampling, the generation loop).
+    public let hostPassSeconds: Double
+    /// The expert kernel's fraction of the roofline for this quantization (`RuntimeProfile.expertKernelEfficiency`).
+    public let expertKernelEfficiency: Double
     let expertFlopsPerToken: Double
     let sharedExperts: Double
     let sharedExpertFlopsPerToken: Double
@@ -75,9 +84,10 @@ public struct CostModel: Sendable {
 
         // The runtime's fixed costs are host-side work (dispatch, launches), so a slower host core stretches them.
         let hostSpeed = hardware.host.dispatchSpeed
-        perLayerOverheadSeconds = runtime.perLayerOverheadSeconds.value / hostSpeed
-        perExpertOverheadSeconds = runtime.perExpertOverheadSeconds.value / hostSpeed
-        perPassOverheadSeconds = runtime.perPassOverheadSeconds.value / hostSpeed
+        hostLayerSeconds = runtime.perLayerOverheadSeconds.value / hostSpeed
+        hostExpertSeconds = runtime.perExpertOverheadSeconds.value / hostSpeed
+        hostPassSeconds = runtime.perPassOverheadSeconds.value / hostSpeed
+        expertKernelEfficiency = runtime.kernelEfficiency(quantization: quantization.name)
         expertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.expertParams)
         sharedExperts = Double(model.sharedExperts)
         sharedExpertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.sharedExpertParams)
@@ -106,27 +116,25 @@ public struct CostModel: Sendable {
         let q = Double(queryTokens)
         let bytes = attentionWeightBytesPerLayer + kvBytesPerTokenPerLayer * (Double(kvTokensRead) + q)
         let flops = attentionWeightFlopsPerToken * q + attentionScoreFlopsPerPosition * Double(attendedPositions)
-        return perLayerOverheadSeconds + roofline(bytes: bytes, flops: flops)
+        return roofline(bytes: bytes, flops: flops)
     }
 
-    /// One routed expert applied to `tokens` tokens (whole expert).
+    /// One routed expert applied to `tokens` tokens (whole expert) on the GPU.
     public func expertSeconds(tokens: Int) -> Double {
-        perExpertOverheadSeconds + roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens))
+        roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens)) / expertKernelEfficiency
     }
 
-    /// The share of `expertSeconds` spent on transfer part `part` (proportional to its bytes); the fixed
-    /// overhead is paid with the first part.
+    /// The share of `expertSeconds` spent on transfer part `part` (proportional to its bytes).
     public func expertPartSeconds(tokens: Int, part: Int) -> Double {
         if expertPartShares.count == 1 { return expertSeconds(tokens: tokens) }
-        let work = roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens)) * expertPartShares[part]
-        return (part == 0 ? perExpertOverheadSeconds : 0) + work
+        return expertSeconds(tokens: tokens) * expertPartShares[part]
     }
 
     /// One routed expert applied to `tokens` tokens on the CPU, from its host copy (same format as the device's): host
     /// memory roofline plus the runtime's per-expert dispatch cost. Cached CPU weights are not modelled (each call
     /// streams the expert from DRAM), as HybriMoE's "CPU time linear in the workload" (papers.md §4.2) suggests.
     public func cpuExpertSeconds(tokens: Int) -> Double {
-        perExpertOverheadSeconds + max(Double(expertBytes) / cpuMemoryBandwidthBytesPerSecond,
+        hostExpertSeconds + max(Double(expertBytes) / cpuMemoryBandwidthBytesPerSecond,
                                        expertFlopsPerToken * Double(tokens) / cpuFlopsPerSecond)
     }
 
@@ -138,31 +146,30 @@ public struct CostModel: Sendable {
         let partBytes = runtime.subMatrixPipelining.value ? matrixBytes : [bytes]
         return ExpertForm(quantization: quantization.name, bytes: bytes, partBytes: partBytes,
                           computeBytes: Double(bytes) + (needsFP16Copy ? 2 * CostModel.fp16Bytes * Double(model.expertParams) : 0),
-                          partShares: partBytes.map { Double($0) / Double(bytes) })
+                          partShares: partBytes.map { Double($0) / Double(bytes) },
+                          kernelEfficiency: runtime.kernelEfficiency(quantization: quantization.name))
     }
 
-    /// `expertPartSeconds` for an expert in `form`.
+    /// `expertPartSeconds` for an expert in `form` (at the kernel efficiency of that form's quantization).
     public func expertPartSeconds(tokens: Int, part: Int, form: ExpertForm) -> Double {
-        let work = roofline(bytes: form.computeBytes, flops: expertFlopsPerToken * Double(tokens))
-        if form.partShares.count == 1 { return perExpertOverheadSeconds + work }
-        return (part == 0 ? perExpertOverheadSeconds : 0) + work * form.partShares[part]
+        let work = roofline(bytes: form.computeBytes, flops: expertFlopsPerToken * Double(tokens)) / form.kernelEfficiency
+        return form.partShares.count == 1 ? work : work * form.partShares[part]
     }
 
     /// All shared experts of one layer (always resident).
     public func sharedExpertsSeconds(tokens: Int) -> Double {
         guard sharedExperts > 0 else { return 0 }
-        return perExpertOverheadSeconds * sharedExperts
-            + roofline(bytes: sharedExpertComputeBytes * sharedExperts, flops: sharedExpertFlopsPerToken * sharedExperts * Double(tokens))
+        return roofline(bytes: sharedExpertComputeBytes * sharedExperts, flops: sharedExpertFlopsPerToken * sharedExperts * Double(tokens))
     }
 
     /// The dense FFN of a non-MoE layer (DeepSeek-V2-Lite's first layer).
     public func denseFFNSeconds(tokens: Int) -> Double {
-        perExpertOverheadSeconds + roofline(bytes: denseFFNBytes, flops: denseFFNFlopsPerToken * Double(tokens))
+        roofline(bytes: denseFFNBytes, flops: denseFFNFlopsPerToken * Double(tokens))
     }
 
-    /// Work once per pass: LM head for the tokens that need logits, plus the runtime's per-pass overhead.
-    public func passOverheadSeconds(logitTokens: Int) -> Double {
-        perPassOverheadSeconds + roofline(bytes: lmHeadBytes, flops: lmHeadFlopsPerToken * Double(logitTokens))
+    /// GPU work once per pass: the LM head for the tokens that need logits (the per-pass host time is `hostPassSeconds`).
+    public func lmHeadSeconds(logitTokens: Int) -> Double {
+        roofline(bytes: lmHeadBytes, flops: lmHeadFlopsPerToken * Double(logitTokens))
     }
 
     /// Positions a token at `contextLength` attends to in `layer` (sliding-window layers cap it).
@@ -181,4 +188,6 @@ public struct ExpertForm: Sendable, Equatable {
     /// Bytes its compute reads (an unfused dequantization adds an fp16 copy written and read back).
     public var computeBytes: Double
     public var partShares: [Double]
+    /// Its kernel's fraction of the roofline (`RuntimeProfile.expertKernelEfficiency`).
+    public var kernelEfficiency: Double = 1
 }

@@ -68,13 +68,34 @@ public final class Simulation: PrefetchContext, MissContext {
     let channels: [TransferChannel]
     let h2d: TransferChannel
     let d2h: TransferChannel
+    /// H2D rate with the other direction idle (pinned or pageable, as the runtime's host copies are).
     let h2dBytesPerSecond: Double
     let d2hBytesPerSecond: Double
+    /// H2D rate while a D2H transfer runs, on links whose directions share bandwidth (nil: they do not). Never above
+    /// `h2dBytesPerSecond`: a pageable copy is no faster for the other direction being busy.
     let h2dBytesPerSecondDuringD2H: Double?
+    /// The H2D engine's rate is re-divided whenever the D2H engine starts or finishes a transfer.
+    let reratesH2D: Bool
     let transferSetupSeconds: Double
     let linkName: String
 
+    // Runtime semantics (`RuntimeProfile`), resolved once.
+    /// Copies and kernels share one stream: a kernel waits for every copy issued before it, and copies run in issue
+    /// order on one queue (both directions).
+    let singleStream: Bool
+    let hostSync: HostSyncPoints
+    let swapOrder: SwapOrder
+    let refillWaitsForWriteBack: Bool
+    /// When the host thread has issued everything so far (the host's own timeline).
+    var hostFree = 0.0
+    /// Write-backs of each key queued or in flight (a refill of its memory waits for them).
+    let writeBacksOutstanding: FixedArray<UInt16>
+    /// For each key with an on-demand load not yet issued: the evicted key whose write-back that load waits for (-1: none).
+    let refillAfterWriteBackOf: FixedArray<Int32>
+
     // Per-expert state, indexed by key = layer * experts + expert.
+    /// A load-first swap's evicted key, written back once its load is queued (-1: none pending).
+    var pendingWriteBack: Int32 = -1
     /// When each transfer part of an expert's weights is on the device (`infinity` while in flight).
     let partArrival: FixedArray<Double>
     let inPrefetchBuffer: FixedArray<Bool>
@@ -204,6 +225,10 @@ public final class Simulation: PrefetchContext, MissContext {
         parts = costs.expertPartBytes.count
 
         let hardware = config.hardware
+        let runtime = config.runtime
+        singleStream = runtime.streamLayout == .single
+        hostSync = runtime.hostSyncPoints
+        swapOrder = runtime.swapCopyOrder
         switch hardware.offloadTier {
         case .host:
             let link = hardware.hostLink!
@@ -211,10 +236,12 @@ public final class Simulation: PrefetchContext, MissContext {
             h2dBytesPerSecond = link.h2dBytesPerSecond(pinned: config.runtime.pinsHostMemory)
             d2hBytesPerSecond = link.d2hBytesPerSecond.value
             transferSetupSeconds = link.setupLatencySeconds.value
-            h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H?.value : nil
-            writeBack = config.runtime.writeBackOnEvict.value
+            let h2dRate = h2dBytesPerSecond
+            h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H.map { min($0.value, h2dRate) } : nil
+            writeBack = runtime.writeBackOnEvict.value
             h2d = TransferChannel(name: "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
-            d2h = link.copyEngines.value >= 2 ? TransferChannel(name: "D2H") : h2d
+            // One stream orders both directions' copies on one queue, whatever the copy engines could do.
+            d2h = link.copyEngines.value >= 2 && !singleStream ? TransferChannel(name: "D2H") : h2d
         case .storage:
             // Unified memory: experts are read from storage into device memory; weights there are never written back.
             let storage = hardware.storage!
@@ -228,6 +255,9 @@ public final class Simulation: PrefetchContext, MissContext {
             d2h = h2d
         }
         channels = d2h === h2d ? [h2d] : [h2d, d2h]
+        reratesH2D = d2h !== h2d && h2dBytesPerSecondDuringD2H != nil && h2dBytesPerSecondDuringD2H != h2dBytesPerSecond
+        // On one queue a load cannot wait for a write-back queued behind it: the runtime must issue the write-back first.
+        refillWaitsForWriteBack = writeBack && runtime.refillWaitsForWriteBack
 
         let keys = layers * experts
         partArrival = FixedArray(repeating: 0, count: keys * parts)
@@ -244,6 +274,8 @@ public final class Simulation: PrefetchContext, MissContext {
         jobKey = FixedArray(repeating: 0, count: experts)
         jobLowPrecision = FixedArray(repeating: false, count: lowPrecisionForm != nil ? experts : 0)
         lowPrecisionLoad = FixedArray(repeating: false, count: lowPrecisionForm != nil ? keys : 0)
+        writeBacksOutstanding = FixedArray(repeating: 0, count: refillWaitsForWriteBack ? keys : 0)
+        refillAfterWriteBackOf = FixedArray(repeating: -1, count: refillWaitsForWriteBack ? keys : 0)
         metrics.prepare(layers: layers)
     }
 
@@ -288,6 +320,7 @@ public final class Simulation: PrefetchContext, MissContext {
     func execute(_ pass: Pass, requests: [RequestInfo]) throws {
         let passStart = lastPassEnd
         advance(to: passStart)
+        hostFree = max(hostFree, passStart)
         passIndex += 1
         issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
@@ -319,6 +352,8 @@ public final class Simulation: PrefetchContext, MissContext {
         for layer in 0..<denseLayers {
             let attentionSeconds = attention(layer)
             let ffnSeconds = costs.denseFFNSeconds(tokens: n)
+            hostFree += costs.hostLayerSeconds + costs.hostExpertSeconds
+            gpuFree = waitForIssue(gpuFree, layer: -1 - layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: -1 - layer, tokens: n)))
                 observer.observe(.compute(GPUWork(kind: .denseFFN, start: gpuFree + attentionSeconds, end: gpuFree + attentionSeconds + ffnSeconds,
@@ -328,11 +363,17 @@ public final class Simulation: PrefetchContext, MissContext {
         }
         for layer in 0..<layers {
             let attentionSeconds = attention(denseLayers + layer)
+            // The host issues the layer's attention and router; the GPU runs them once issued (and, on one stream,
+            // after every copy issued before them).
+            hostFree += costs.hostLayerSeconds
+            gpuFree = waitForIssue(gpuFree, layer: layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: layer, tokens: n)))
             }
             gpuFree += attentionSeconds
             advance(to: gpuFree)
+            // Reading the router's choice waits for the GPU; loads are issued from then on.
+            if hostSync.syncsEachLayer { hostFree = max(hostFree, gpuFree) }
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
             if asksOnMiss { beginMissLayer(layer, jobs: jobs, routedAt: gpuFree) }
@@ -344,6 +385,10 @@ public final class Simulation: PrefetchContext, MissContext {
                 prefetcher.afterRouting(layer: layer, context: self)
             }
             let sharedSeconds = costs.sharedExpertsSeconds(tokens: n)
+            if sharedSeconds > 0 {
+                hostFree += costs.hostExpertSeconds * Double(config.model.sharedExperts)
+                gpuFree = waitForIssue(gpuFree, layer: layer)
+            }
             if let observer, sharedSeconds > 0 {
                 observer.observe(.compute(GPUWork(kind: .sharedExperts, start: gpuFree, end: gpuFree + sharedSeconds, layer: layer, tokens: n)))
             }
@@ -353,11 +398,19 @@ public final class Simulation: PrefetchContext, MissContext {
             if speculates && !insertsPrefetches { discardUnusedPrefetches() }
         }
         let logitTokens = pass.phase == .decode ? n : 1
-        let overheadSeconds = costs.passOverheadSeconds(logitTokens: logitTokens)
+        let lmHeadSeconds = costs.lmHeadSeconds(logitTokens: logitTokens)
+        gpuFree = waitForIssue(gpuFree, layer: -1)
         if let observer {
-            observer.observe(.compute(GPUWork(kind: .passOverhead, start: gpuFree, end: gpuFree + overheadSeconds, layer: -1, tokens: logitTokens)))
+            observer.observe(.compute(GPUWork(kind: .passOverhead, start: gpuFree, end: gpuFree + lmHeadSeconds, layer: -1, tokens: logitTokens)))
         }
-        gpuFree += overheadSeconds
+        gpuFree += lmHeadSeconds
+        // The host reads the logits (a sync), samples and runs the generation loop; the next pass starts after that.
+        hostFree = max(hostFree, gpuFree) + costs.hostPassSeconds
+        if hostFree > gpuFree {
+            observer?.observe(.stall(start: gpuFree, end: hostFree, layer: -1, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += hostFree - gpuFree
+            gpuFree = hostFree
+        }
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
         observer?.observe(.passEnded(pass: passIndex, start: passStart, end: gpuFree))
@@ -405,9 +458,10 @@ public final class Simulation: PrefetchContext, MissContext {
         }
         observer?.observe(.access(layer: layer, expert: expert, outcome: .miss, time: now))
         if asksOnMiss && servedWithoutFullLoad(key, layer: layer, expert: expert, job: job) { return }
-        admit(key, group: group, context: context)
+        admit(key, group: group, context: context, forLoad: true)
         metrics.onDemandLoads += 1
         loadOnDemand(key)
+        flushPendingWriteBack()
     }
 
     /// Starts an on-demand load of `key` into a load buffer, or queues it until one is free.
@@ -488,7 +542,10 @@ public final class Simulation: PrefetchContext, MissContext {
         observer?.observe(.cpuCompute(CPUWork(start: start, end: end, resultsReady: ready, layer: layer, expert: expert, tokens: tokens)))
     }
 
-    @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext) -> Admission {
+    /// Inserts `key` into its cache group; an eviction writes the evicted expert back when the runtime swaps. With
+    /// `forLoad` (an on-demand load of `key` follows) the swap's two copies go in the runtime's order, and a refill
+    /// that reuses the evicted expert's memory waits for its write-back.
+    @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext, forLoad: Bool = false) -> Admission {
         let admission = group.insert(key, context: context)
         if let observer {
             if case let .admitted(evicted) = admission {
@@ -500,9 +557,31 @@ public final class Simulation: PrefetchContext, MissContext {
         if case let .admitted(evicted?) = admission {
             // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
             if insertsPrefetches { prefetchedUnused[evicted] = false }
-            if writeBack { enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h) }
+            if writeBack {
+                if forLoad && swapOrder == .loadFirst {
+                    pendingWriteBack = Int32(evicted)
+                } else {
+                    writeBackExpert(evicted)
+                }
+                if forLoad && refillWaitsForWriteBack { refillAfterWriteBackOf[key] = Int32(evicted) }
+            }
         }
         return admission
+    }
+
+    /// Queues the write-back of an evicted expert on the device-to-host engine.
+    func writeBackExpert(_ evicted: Int) {
+        if refillWaitsForWriteBack { writeBacksOutstanding[evicted] += 1 }
+        enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h)
+    }
+
+    /// A load-first swap's write-back goes out once the load it belongs to has been queued (or right away when the
+    /// admission was not for an on-demand load).
+    func flushPendingWriteBack() {
+        guard pendingWriteBack >= 0 else { return }
+        let evicted = Int(pendingWriteBack)
+        pendingWriteBack = -1
+        writeBackExpert(evicted)
     }
 
     func load(_ key: Int, cause: TransferCause) {
@@ -516,10 +595,15 @@ public final class Simulation: PrefetchContext, MissContext {
             }
             return
         }
+        var afterWriteBackOf: Int32 = -1
+        if refillWaitsForWriteBack && cause == .onDemand {
+            afterWriteBackOf = refillAfterWriteBackOf[key]
+            refillAfterWriteBackOf[key] = -1
+        }
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
             enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
-                             speculative: cause == .prefetch, generation: loadGeneration[key]), on: h2d)
+                             speculative: cause == .prefetch, generation: loadGeneration[key], afterWriteBackOf: afterWriteBackOf), on: h2d)
         }
     }
 
@@ -582,6 +666,24 @@ public final class Simulation: PrefetchContext, MissContext {
                 continue
             }
             let e = Int(router.distinct[pick])
+            // The host issues the expert (after waiting for the GPU where the runtime syncs per expert); on one stream
+            // the kernel also waits for every copy issued before it.
+            if hostSync.syncsEachExpert {
+                var sync = max(hostFree, singleStream ? streamTail(after: gpuFree) : gpuFree)
+                let weights = weightsArrival(of: Int(jobKey[pick]))
+                if weights > sync {
+                    // The read waits for this expert's weights: the GPU idles for want of them, not of the host.
+                    if weights > gpuFree {
+                        observer?.observe(.stall(start: gpuFree, end: weights, layer: layer, expert: Int(jobKey[pick]) - layer * experts, cause: .weights))
+                        metrics.gpuStallSeconds += weights - gpuFree
+                        gpuFree = weights
+                    }
+                    sync = weights
+                }
+                hostFree = sync
+            }
+            hostFree += costs.hostExpertSeconds
+            gpuFree = waitForIssue(gpuFree, layer: layer)
             // The weights computed: the routed expert's own, or a substitute's.
             let key = Int(jobKey[pick])
             let weightsExpert = key - layer * experts
@@ -623,6 +725,50 @@ public final class Simulation: PrefetchContext, MissContext {
             gpuFree = layerCPUReady
         }
         return gpuFree
+    }
+
+    /// When the GPU can start the next piece of work the host is issuing now (at `hostFree`): not before it is issued,
+    /// and on one stream not before every copy issued earlier has finished. The gap is a stall (host or stream).
+    func waitForIssue(_ gpuFree: Double, layer: Int) -> Double {
+        var start = gpuFree
+        if singleStream {
+            let copies = streamTail(after: gpuFree)
+            if copies > start {
+                observer?.observe(.stall(start: start, end: copies, layer: layer, expert: -1, cause: .stream))
+                metrics.gpuStallSeconds += copies - start
+                start = copies
+            }
+        }
+        if hostFree > start {
+            observer?.observe(.stall(start: start, end: hostFree, layer: layer, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += hostFree - start
+            start = hostFree
+        }
+        return start
+    }
+
+    /// When all of `key`'s weights are on the device (processing events until its last part lands). The per-expert
+    /// host read comes after the stream was told to wait for the expert's copy (the expert is handed to the host loop
+    /// once its load is queued), so that read waits for the weights too.
+    func weightsArrival(of key: Int) -> Double {
+        let last = key * parts + parts - 1
+        while partArrival[last] == .infinity {
+            precondition(!events.isEmpty, "internal error: the host waits for weights no transfer will deliver")
+            processNextEvent()
+        }
+        return partArrival[last]
+    }
+
+    /// One stream: when every copy issued so far has finished (processing their events), or `gpuFree` if later.
+    /// Loads still waiting for a buffer have not been issued and are not waited for.
+    func streamTail(after gpuFree: Double) -> Double {
+        var tail = gpuFree
+        while channels.contains(where: { !$0.isIdle || $0.waiting > 0 }) {
+            guard !events.isEmpty else { break }
+            processNextEvent()
+            tail = max(tail, now)
+        }
+        return tail
     }
 
     /// Drops staged prefetches whose step is over, unused (`admit=buffer`, AdapMoE's `release()`).
@@ -732,11 +878,15 @@ public final class Simulation: PrefetchContext, MissContext {
         }
         let index = Int(event.channel)
         let channel = channels[index]
-        // A preempted transfer's completion is stale.
-        if preempts && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
+        // A preempted or re-rated transfer's old completion is stale.
+        if (preempts || reratesH2D) && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
         if speculates { accountContention(channel) }
         let transfer = channel.finish()
         observer?.observe(.transferEnded(channel: index, transfer: transfer, time: event.time, bytesMoved: transfer.bytes, preempted: false))
+        if transfer.toHost && refillWaitsForWriteBack {
+            writeBacksOutstanding[Int(transfer.key)] -= 1
+            if h2d !== channel && h2d.isIdle { startNext(on: h2d, index: 0) }
+        }
         let key = Int(transfer.key)
         if !transfer.toHost && transfer.generation == loadGeneration[key] {
             partArrival[key * parts + Int(transfer.part)] = event.time
@@ -750,6 +900,21 @@ public final class Simulation: PrefetchContext, MissContext {
             }
         }
         startNext(on: channel, index: index)
+        if channel === d2h && reratesH2D { rerateH2D() }
+    }
+
+    /// The D2H engine started or finished a transfer: the H2D transfer in flight drains at the rate the link now
+    /// gives it, from this instant (links whose directions share bandwidth, nvbandwidth #53, peers.md §3.2).
+    func rerateH2D() {
+        guard let end = h2d.rerate(at: now, bytesPerSecond: currentH2DRate) else { return }
+        if let observer, let active = h2d.active { observer.observe(.transferRerated(channel: 0, transfer: active, time: now, end: end)) }
+        events.schedule(at: end, kind: .transferDone, channel: 0, epoch: h2d.epoch)
+    }
+
+    /// The H2D rate now: slower while a D2H transfer runs on a link whose directions share bandwidth.
+    var currentH2DRate: Double {
+        if reratesH2D, let slower = h2dBytesPerSecondDuringD2H, !d2h.isIdle { return slower }
+        return h2dBytesPerSecond
     }
 
     func enqueue(_ transfer: Transfer, on channel: TransferChannel) {
@@ -783,15 +948,16 @@ public final class Simulation: PrefetchContext, MissContext {
     func startNext(on channel: TransferChannel, index: Int) {
         guard channel.isIdle else { return }
         if speculates { accountContention(channel) }
+        // A refill of an evicted expert's memory waits, at the head of its queue, for that memory's write-back.
+        if refillWaitsForWriteBack, let head = channel.peek(), head.afterWriteBackOf >= 0, writeBacksOutstanding[Int(head.afterWriteBackOf)] > 0 { return }
         guard let transfer = channel.dequeue() else { return }
-        var rate = transfer.toHost ? d2hBytesPerSecond : h2dBytesPerSecond
-        // Simultaneous traffic the other way slows H2D on links that contend (nvbandwidth #53, peers.md §3.2).
-        // The rate is fixed when the transfer starts.
-        if !transfer.toHost, let slower = h2dBytesPerSecondDuringD2H, d2h !== h2d, !d2h.isIdle { rate = slower }
-        let seconds = transferSetupSeconds + Double(transfer.bytes) / rate
-        channel.begin(transfer, at: now, seconds: seconds, setup: transferSetupSeconds, bytesPerSecond: rate)
-        observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: now + seconds))
-        events.schedule(at: now + seconds, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
+        // Simultaneous traffic the other way slows H2D on links that contend; the rate is re-divided whenever the other
+        // direction starts or finishes (`rerateH2D`), so no rate is fixed for a transfer's whole length.
+        let rate = transfer.toHost ? d2hBytesPerSecond : currentH2DRate
+        let end = channel.begin(transfer, at: now, setup: transferSetupSeconds, bytesPerSecond: rate)
+        observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: end))
+        events.schedule(at: end, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
+        if channel === d2h && reratesH2D { rerateH2D() }
     }
 
     /// Link contention caused by speculation: time during which an on-demand load waited in a channel's queue while

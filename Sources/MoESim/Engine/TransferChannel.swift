@@ -43,6 +43,9 @@ public struct Transfer: Sendable {
     /// Which load of this expert it belongs to: a completion of an older load (a dropped prefetch still in
     /// flight when the expert was loaded again) must not mark the new one arrived.
     public var generation: UInt32 = 0
+    /// The key of an evicted expert whose write-back must leave the device before this load may start (the load
+    /// reuses that expert's memory: `RuntimeProfile.slotReuseWaitsForWriteBack`); -1 when it waits for none.
+    public var afterWriteBackOf: Int32 = -1
 }
 
 /// A queue of transfers: a ring buffer that grows when full, with the rare operations a priority link needs
@@ -80,6 +83,8 @@ struct TransferRing {
         count += 1
     }
 
+    var first: Transfer? { count > 0 ? ring[head] : nil }
+
     mutating func popFirst() -> Transfer? {
         guard count > 0 else { return nil }
         let t = ring[head]
@@ -113,9 +118,12 @@ struct TransferRing {
     }
 }
 
-/// One DMA engine: a server that moves one transfer at a time at a fixed rate plus a fixed setup latency per
-/// transfer. FIFO by default; with a priority discipline, speculative transfers wait in a second queue behind
-/// on-demand ones. Completion is signalled through the event queue.
+/// One DMA engine (a link direction's copy engine): a server that moves one transfer at a time, paying a fixed setup
+/// latency and then draining the transfer's bytes at the rate the link gives this direction. That rate can change
+/// while the transfer runs (`rerate`: traffic starting or ending in the other direction of a link whose directions
+/// share bandwidth), so the engine keeps the bytes left rather than a fixed end. FIFO by default; with a priority
+/// discipline, speculative transfers wait in a second queue behind on-demand ones. Completion is signalled through
+/// the event queue; every change of the end time bumps `epoch`, so a completion scheduled before it is stale.
 public final class TransferChannel {
     public let name: String
     public let discipline: LinkDiscipline
@@ -128,7 +136,10 @@ public final class TransferChannel {
     private(set) var activeStart = 0.0
     private(set) var activeEnd = 0.0
     private var activeSetup = 0.0
-    private var activeRate = 0.0
+    /// Bytes still to drain as of `activeSince`, at `activeRate` bytes/s from max(`activeSince`, setup end).
+    private var activeRemainingBytes = 0.0
+    private var activeSince = 0.0
+    public private(set) var activeRate = 0.0
     /// Bumped when an active transfer is preempted, so its completion event is recognised as stale.
     private(set) var epoch: UInt16 = 0
     public private(set) var busySeconds = 0.0
@@ -169,15 +180,44 @@ public final class TransferChannel {
         return t
     }
 
-    /// Starts `transfer` at `time`: `setup` seconds of latency, then its bytes at `bytesPerSecond` (`seconds` in all).
-    func begin(_ transfer: Transfer, at time: Double, seconds: Double, setup: Double, bytesPerSecond: Double) {
+    /// The transfer `dequeue` would take next, without taking it.
+    func peek() -> Transfer? {
+        if let t = urgent.first { return t }
+        return speculativeQueue.first
+    }
+
+    /// Starts `transfer` at `time`: `setup` seconds of latency, then its bytes at `bytesPerSecond`. Returns its end.
+    func begin(_ transfer: Transfer, at time: Double, setup: Double, bytesPerSecond: Double) -> Double {
         active = transfer
         activeStart = time
-        activeEnd = time + seconds
         activeSetup = setup
         activeRate = bytesPerSecond
-        busySeconds += seconds
+        activeRemainingBytes = Double(transfer.bytes)
+        activeSince = time
+        activeEnd = time + setup + activeRemainingBytes / bytesPerSecond
+        busySeconds += activeEnd - time
         bytes[Int(transfer.cause.rawValue)] += Double(transfer.bytes)
+        return activeEnd
+    }
+
+    /// Bytes of the active transfer not yet moved at `time`.
+    private func remainingBytes(at time: Double) -> Double {
+        let drainingFrom = max(activeSince, activeStart + activeSetup)
+        return max(0, activeRemainingBytes - max(0, time - drainingFrom) * activeRate)
+    }
+
+    /// The link's rate for this direction changed at `time`: the active transfer's remaining bytes drain at
+    /// `bytesPerSecond` from now on (the fluid model). Returns the new end, or nil when nothing changes.
+    func rerate(at time: Double, bytesPerSecond: Double) -> Double? {
+        guard active != nil, bytesPerSecond != activeRate, time < activeEnd else { return nil }
+        activeRemainingBytes = remainingBytes(at: time)
+        activeSince = max(time, activeStart + activeSetup)
+        activeRate = bytesPerSecond
+        let end = activeSince + activeRemainingBytes / bytesPerSecond
+        busySeconds += end - activeEnd
+        activeEnd = end
+        epoch &+= 1
+        return end
     }
 
     func finish() -> Transfer {
@@ -200,8 +240,7 @@ public final class TransferChannel {
     /// speculative queue. Returns false (and changes nothing) when nothing would be left to move.
     func preempt(at time: Double) -> Bool {
         guard var t = active else { return false }
-        let moved = max(0, time - activeStart - activeSetup) * activeRate
-        let remaining = Int((Double(t.bytes) - moved).rounded(.up))
+        let remaining = Int(remainingBytes(at: time).rounded(.up))
         guard remaining > 0, time < activeEnd else { return false }
         busySeconds -= activeEnd - time
         bytes[Int(t.cause.rawValue)] -= Double(remaining)

@@ -50,8 +50,10 @@ public struct HardwareProfile: Codable, Sendable {
 
         /// Pageable copies are staged through a pinned bounce buffer. peers.md §3.2 says "roughly half" of pinned
         /// (UNCONFIRMED); this value is FITTED to mixtral-offloading Table 2's naive-accelerate rows (peers.md §4.4),
-        /// where the A100 and T4 columns each alone imply 0.35-0.38 and the joint fit 0.32-0.36.
-        public static let defaultPageableFraction = 0.34
+        /// jointly with the runtimes' host costs (runtime mixtral-offloading-paper). Measured pageable H2D on an RTX 4090
+        /// is 0.54-0.77 of pinned at 1-16 MiB and 0.54 at 64 MiB (peers.md §6.2): the fit is lower, as the naive row's
+        /// copies also pay accelerate's per-tensor hooks.
+        public static let defaultPageableFraction = 0.38
 
         /// The H2D rate a runtime gets, from pinned or pageable host buffers.
         public func h2dBytesPerSecond(pinned: Bool) -> Double {

@@ -122,6 +122,9 @@ public struct Report: Codable, Sendable {
         /// Time the compute stream waited for expert weights.
         public var stallSeconds: Double
         public var stallSecondsPerDecodeToken: Double?
+        /// Time the GPU idled waiting for the host thread to issue work (runtime overheads, the generation loop).
+        public var hostWaitSeconds: Double = 0
+        public var hostWaitSecondsPerDecodeToken: Double?
         public var busyFraction: Double?
     }
 

@@ -20,6 +20,10 @@ struct RunMetrics {
     var prefetchWaitSeconds = 0.0
     var preemptions = 0
     var gpuStallSeconds = 0.0
+    /// The GPU idle, waiting for the host to issue work.
+    var hostWaitSeconds = 0.0
+    var hostWaitAtPassStart = 0.0
+    var decodeHostWaitSeconds = 0.0
     var decodeStallSeconds = 0.0
     var gpuBusySeconds = 0.0
     var peakKVCacheBytes = 0.0
@@ -140,11 +144,15 @@ struct RunMetrics {
         let stall = gpuStallSeconds - stallAtPassStart
         stallAtPassStart = gpuStallSeconds
         gpuBusySeconds -= stall
+        let hostWait = hostWaitSeconds - hostWaitAtPassStart
+        hostWaitAtPassStart = hostWaitSeconds
+        gpuBusySeconds -= hostWait
         switch pass.phase {
         case .decode:
             decodeTokens += pass.tokenCount
             decodeSeconds += seconds
             decodeStallSeconds += stall
+            decodeHostWaitSeconds += hostWait
             decodeOnDemandLoads += loads
             decodeH2DBytes += bytes
             for _ in 0..<pass.tokenCount { decodeLatency.record(seconds) }
@@ -199,6 +207,7 @@ struct RunMetrics {
                         h2dBusyFraction: RunMetrics.ratio(h2d.busySeconds, makespanSeconds),
                         d2hBusyFraction: separateD2H ? RunMetrics.ratio(d2h.busySeconds, makespanSeconds) : nil),
             gpu: .init(stallSeconds: gpuStallSeconds, stallSecondsPerDecodeToken: RunMetrics.ratio(decodeStallSeconds, decode),
+                       hostWaitSeconds: hostWaitSeconds, hostWaitSecondsPerDecodeToken: RunMetrics.ratio(decodeHostWaitSeconds, decode),
                        busyFraction: RunMetrics.ratio(gpuBusySeconds, makespanSeconds)),
             memory: .init(deviceCapacityBytes: memoryPlan.deviceCapacityBytes,
                           peakDeviceBytes: memoryPlan.residentWeightBytes + memoryPlan.expertCacheBytes + memoryPlan.transferBufferBytes

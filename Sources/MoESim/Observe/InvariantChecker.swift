@@ -70,6 +70,10 @@ public final class InvariantChecker: SimulationObserver {
     var movedBytes = [0.0, 0.0, 0.0]
     var cancelledPrefetchBytes = 0.0
     var stallSeconds = 0.0
+    /// Write-backs started and not yet ended, per key.
+    var writeBacksInFlight: [Int32: Int] = [:]
+    /// Time the GPU idled waiting for the host to issue work.
+    var hostWaitSeconds = 0.0
     /// Bytes the on-demand loads issued should move (low-precision ones move fewer).
     var onDemandIssuedBytes = 0.0
     /// Bytes moved (or cancelled) so far by each load not yet complete, and the bytes it moves in all, keyed by key
@@ -153,10 +157,10 @@ public final class InvariantChecker: SimulationObserver {
             gpuSlice(start: work.start, end: work.end, layer: work.layer >= 0 ? work.layer : nil, expert: work.kind == .expert ? work.expert : nil)
             passComputeSeconds += work.end - work.start
             if work.kind == .expert { computedExpert(work) } else if work.kind != .sharedExperts { layerOutputUsed(at: work.start) }
-        case let .stall(start, end, layer, expert, _):
-            gpuSlice(start: start, end: end, layer: layer, expert: expert >= 0 ? expert : nil)
+        case let .stall(start, end, layer, expert, cause):
+            gpuSlice(start: start, end: end, layer: layer >= 0 ? layer : nil, expert: expert >= 0 ? expert : nil)
             passStallSeconds += end - start
-            stallSeconds += end - start
+            if cause == .host { hostWaitSeconds += end - start } else { stallSeconds += end - start }
         case let .access(layer, expert, outcome, time):
             let key = layer * experts + expert
             lastAccess[key] = (time, outcome)
@@ -219,8 +223,20 @@ public final class InvariantChecker: SimulationObserver {
             staged[key] = false
         case let .loadBufferReleased(key, _):
             holdsLoadBuffer[key] = false
+        case let .transferRerated(channel, transfer, time, end):
+            if time < clock || end < time {
+                fail(InvariantViolation(.timeMonotonic, pass: pass, layer: Int(transfer.key) / experts, expert: Int(transfer.key) % experts, time: time,
+                                        "a transfer on channel \(channel) was re-rated at \(time) s to end at \(end) s (clock \(clock) s)"))
+            }
+            channelEnd[channel] = end
         case let .transferStarted(channel, transfer, start, end):
             transfers += 1
+            if transfer.toHost {
+                writeBacksInFlight[transfer.key, default: 0] += 1
+            } else if transfer.afterWriteBackOf >= 0 && writeBacksInFlight[transfer.afterWriteBackOf, default: 0] > 0 {
+                fail(InvariantViolation(.refillAfterWriteBack, pass: pass, layer: Int(transfer.key) / experts, expert: Int(transfer.key) % experts, time: start,
+                                        "a load into the memory of L\(Int(transfer.afterWriteBackOf) / experts)/E\(Int(transfer.afterWriteBackOf) % experts) starts while that expert's write-back is still on the link"))
+            }
             if start < channelEnd[channel] || end < start {
                 fail(InvariantViolation(.timeMonotonic, pass: pass, layer: Int(transfer.key) / experts, expert: Int(transfer.key) % experts, time: start,
                                         "a transfer on channel \(channel) runs \(start)..\(end) s, overlapping the previous one that ended at \(channelEnd[channel]) s"))
@@ -231,6 +247,7 @@ public final class InvariantChecker: SimulationObserver {
             channelEnd[channel] = end
         case let .transferEnded(channel, transfer, time, bytesMoved, preempted):
             channelEnd[channel] = time
+            if transfer.toHost { writeBacksInFlight[transfer.key, default: 0] -= 1 }
             transferEnded(transfer, time: time, bytesMoved: bytesMoved, preempted: preempted)
         case let .transferCancelled(transfer, time):
             if transfer.cause == .prefetch { cancelledPrefetchBytes += Double(transfer.bytes) }
@@ -484,6 +501,9 @@ public final class InvariantChecker: SimulationObserver {
         }
         if !InvariantChecker.close(stallSeconds, report.gpu.stallSeconds) {
             fail(InvariantViolation(.gpuAccounting, "stall slices add up to \(stallSeconds) s, the report says \(report.gpu.stallSeconds) s"))
+        }
+        if !InvariantChecker.close(hostWaitSeconds, report.gpu.hostWaitSeconds) {
+            fail(InvariantViolation(.gpuAccounting, "host-wait slices add up to \(hostWaitSeconds) s, the report says \(report.gpu.hostWaitSeconds) s"))
         }
         if allResident && (link.h2dBytes != 0 || link.d2hBytes != 0 || misses != 0) {
             fail(InvariantViolation(.allResidentMovesNothing, "\(link.h2dBytes) bytes host-to-device, \(link.d2hBytes) device-to-host, \(misses) misses"))

@@ -23,6 +23,9 @@ public struct InvariantViolation: Error, CustomStringConvertible, Equatable, Sen
         /// expert runs once, one at a time, and its layer's output waits for its results; a low-precision load moves
         /// exactly the low-precision copy's bytes and is not cached.
         case missActions = "miss-actions"
+        /// Where the runtime reuses an evicted expert's memory for the refill, the refill's copy starts only after that
+        /// expert's write-back has left the device.
+        case refillAfterWriteBack = "refill-after-write-back"
     }
 
     public var invariant: Invariant

@@ -53,6 +53,11 @@ public enum StallCause: UInt8, Sendable {
     case previousPrefetches
     /// For the CPU's results of the layer's experts a miss policy ran there.
     case cpu
+    /// For the host thread to issue the work (its dispatch time, or the generation loop between passes): the GPU
+    /// idles, not for want of weights. Reported apart from the other stalls (`Report.GPU.hostWaitSeconds`).
+    case host
+    /// On a single-stream runtime, for copies issued earlier on the same stream (write-backs, other experts' loads).
+    case stream
 }
 
 /// How one cache access was served.
@@ -106,6 +111,8 @@ public enum SimulationEvent {
     case transferStarted(channel: Int, transfer: Transfer, start: Double, end: Double)
     /// A transfer left the channel: finished, or suspended by a preemption (`preempted`) having moved `bytesMoved`.
     case transferEnded(channel: Int, transfer: Transfer, time: Double, bytesMoved: Int, preempted: Bool)
+    /// The link re-divided its bandwidth at `time`: the transfer in flight on `channel` now ends at `end`.
+    case transferRerated(channel: Int, transfer: Transfer, time: Double, end: Double)
     /// Queued transfers removed before they started.
     case transferCancelled(transfer: Transfer, time: Double)
     /// The engine processed a queued event due at `due`, its clock reading `clock` just before.

@@ -152,6 +152,8 @@ public final class TimelineRecorder: SimulationObserver {
             case .weights: name = "stall: waiting for L\(layer)/E\(expert)"
             case .previousPrefetches: name = "stall: waiting for the prefetches issued before L\(layer)"
             case .cpu: name = "stall: waiting for the CPU's experts of L\(layer)"
+            case .host: name = layer >= 0 ? "idle: waiting for the host to issue L\(layer)" : "idle: waiting for the host"
+            case .stream: name = "stall: copies queued before L\(layer) on the one stream"
             }
             slices.append(TimelineSlice(track: .gpu, kind: .stall(cause), name: name, start: start, end: end, pass: pass, requestID: requestID,
                                         layer: layer, expert: expert >= 0 ? expert : nil))

@@ -2,8 +2,9 @@
 /// rooflines of `CostModel`.
 ///
 /// Multi-GPU (eMoE ran 4x A100 40 GB, papers.md §2.2; its layout is unstated, §2.6): attention, router and LM head
-/// are tensor-parallel (weights, KV reads and flops split evenly over the devices; the fixed per-layer overhead is
-/// paid once, as the devices run in lockstep). Experts are placed whole on one device each (`expert` parallelism:
+/// are tensor-parallel (weights, KV reads and flops split evenly over the devices; the host's fixed per-layer,
+/// per-expert and per-pass times, `CostModel.host*Seconds`, are paid once and in series with the GPU work here, as the
+/// serving loop has no host timeline of its own yet). Experts are placed whole on one device each (`expert` parallelism:
 /// a layer's expert phase lasts as long as its busiest device) or split over all devices (`tensor`). Expert
 /// parallelism adds an all-to-all of the routed tokens' hidden states (dispatch and combine) over the peer link;
 /// peer traffic uses the host-link bandwidth, an estimate for PCIe boards without NVLink. Every device has its
@@ -40,21 +41,20 @@ public struct ServingCostModel: Sendable {
             ? transferSetupSeconds + bytes / h2dBytesPerSecond
             : transferSetupSeconds + bytes / n / h2dBytesPerSecond
         hiddenBytesPerToken = Double(cost.model.hiddenSize) * CostModel.fp16Bytes
-        attentionOverheadSeconds = cost.runtime.perLayerOverheadSeconds.value
+        attentionOverheadSeconds = cost.hostLayerSeconds
     }
 
     /// Attention, router and norms of one layer (tensor-parallel over the devices).
     @inline(__always) public func attentionSeconds(queryTokens: Int, attendedPositions: Int, kvTokensRead: Int) -> Double {
         let single = cost.attentionSeconds(queryTokens: queryTokens, attendedPositions: attendedPositions, kvTokensRead: kvTokensRead)
-        return attentionOverheadSeconds + (single - attentionOverheadSeconds) / Double(gpus)
+        return attentionOverheadSeconds + single / Double(gpus)
     }
 
     /// One expert applied to `tokens` tokens on its device (expert parallel) or on all devices at once (tensor).
     @inline(__always) public func expertSeconds(tokens: Int) -> Double {
         let single = cost.expertSeconds(tokens: tokens)
-        guard parallelism == .tensor, gpus > 1 else { return single }
-        let overhead = cost.runtime.perExpertOverheadSeconds.value
-        return overhead + (single - overhead) / Double(gpus)
+        guard parallelism == .tensor, gpus > 1 else { return cost.hostExpertSeconds + single }
+        return cost.hostExpertSeconds + single / Double(gpus)
     }
 
     /// Dispatch and combine of `routedTokens` token-expert pairs over the peer links (expert parallel only):
@@ -68,9 +68,7 @@ public struct ServingCostModel: Sendable {
 
     /// LM head for the tokens that produce logits, plus the per-pass overhead (tensor-parallel).
     @inline(__always) public func passSeconds(logitTokens: Int) -> Double {
-        let single = cost.passOverheadSeconds(logitTokens: logitTokens)
-        let overhead = cost.runtime.perPassOverheadSeconds.value
-        return overhead + (single - overhead) / Double(gpus)
+        cost.hostPassSeconds + cost.lmHeadSeconds(logitTokens: logitTokens) / Double(gpus)
     }
 
     /// Which host link carries a load of an expert placed on `device` (one shared, n-times-wider link when split).
