@@ -37,6 +37,10 @@ public struct ModelSpec: Codable, Sendable {
     public var adapmoeProfile: AdapMoEProfile?
     public var sources: [String]
     public var notes: String?
+    /// The ggml type the routed experts already have in the GGUF conversion (gpt-oss: `MXFP4`, as the checkpoint
+    /// ships them). llama-quantize does not requantize an already-quantized tensor (src/llama-quant.cpp: "requantizing
+    /// from type ... is disabled"), so the GGUF presets keep it. Absent: experts are quantized by the preset's rules.
+    public var ggufExpertType: String?
 
     public struct Attention: Codable, Sendable {
         public var heads: Int
@@ -181,6 +185,9 @@ public struct ModelSpec: Codable, Sendable {
                     throw MoESimError(file: file, field: "adapmoeProfile.\(field)[\(bad)]", "must be a fraction in [0, 1]")
                 }
             }
+        }
+        if let t = ggufExpertType, GGMLType(rawValue: t.uppercased()) == nil {
+            throw MoESimError(file: file, field: "ggufExpertType", "unknown ggml type '\(t)'", hint: "known: \(GGMLType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (try? QuantizationCatalog.resolve(defaultQuantization)) != nil else {
             throw MoESimError(file: file, field: "defaultQuantization", "unknown quantization '\(defaultQuantization)'")
