@@ -500,7 +500,7 @@ public final class Simulation: PrefetchContext, MissContext {
         if case let .admitted(evicted?) = admission {
             // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
             if insertsPrefetches { prefetchedUnused[evicted] = false }
-            if writeBack { enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h) }
+            if writeBack { enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes(layer: evicted / experts), cause: .writeBack, toHost: true), on: d2h) }
         }
         return admission
     }
@@ -516,9 +516,10 @@ public final class Simulation: PrefetchContext, MissContext {
             }
             return
         }
+        let partBytes = costs.expertPartBytes(layer: key / experts)
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
-            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
+            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: partBytes[p], cause: cause, toHost: false,
                              speculative: cause == .prefetch, generation: loadGeneration[key]), on: h2d)
         }
     }
