@@ -58,7 +58,7 @@ enum CatalogCommands {
             out += "  hidden \(m.hiddenSize), expert matrices \(m.expertMatrices), params per expert \(m.expertParams)\n"
             out += "  attention: \(m.attention.heads) heads, \(m.attention.kvHeads) KV heads, head dim \(m.attention.headDim), \(m.attention.paramsPerLayer) params/layer, \(m.attention.kvCacheElementsPerToken) KV elements/token/layer\n"
             out += String(format: "  total params %.3fB, resident (non-routed) %.3fB\n", Double(m.totalParams) / 1e9, Double(m.residentParams) / 1e9)
-            for q in QuantizationCatalog.named {
+            for q in QuantizationCatalog.named where !q.recorded || m.recordedSizes != nil {
                 let sizes = Set(q.expertBytesByLayer(m))
                 out += "  \(pad(q.name, 6)) expert \(pad(String(q.expertBytes(m)) + " B", 16)) resident \(ByteSize.format(Double(q.residentWeightBytes(m))))"
                     + (sizes.count > 1 ? " (largest; \(sizes.count) sizes across layers: sim models show \(m.name) --quant \(q.name))" : "") + "\n"

@@ -8,6 +8,8 @@ public struct Quantization: Sendable, Equatable {
     public var summary: String
     /// A llama.cpp GGUF preset: formats then vary per tensor and per layer (`expertFormat` is its default type).
     public var gguf: GGUFPreset? = nil
+    /// Sizes come from the model's `recordedSizes` (a model known only from its trace).
+    public var recorded = false
 
     static let fp16BytesPerParam = 2
     /// KV cache entries are fp16 in every scheme here.
@@ -20,7 +22,7 @@ public struct Quantization: Sendable, Equatable {
 
     /// Exact bytes of one routed expert of each MoE layer.
     public func expertBytesByLayer(_ model: ModelSpec) -> [Int] {
-        guard gguf != nil else { return Array(repeating: expertBytes(model, layer: 0), count: model.moeLayers) }
+        guard gguf != nil || recorded else { return Array(repeating: expertBytes(model, layer: 0), count: model.moeLayers) }
         return (0..<model.moeLayers).map { expertBytes(model, layer: $0) }
     }
 
@@ -31,6 +33,7 @@ public struct Quantization: Sendable, Equatable {
     /// Bytes of each matrix of one routed expert of MoE layer `layer`, in load order (for sub-matrix pipelining).
     public func expertMatrixBytes(_ model: ModelSpec, layer: Int) -> [Int] {
         if let gguf { return GGUFModelLayout(preset: gguf, model: model).expertMatrixBytes(layer: layer) }
+        if recorded, let sizes = model.recordedSizes { return [sizes.expertBytesPerLayer[layer]] }
         var parts = model.expertMatrices.map { expertFormat.bytes(inFeatures: $0[0], outFeatures: $0[1]) }
         parts[parts.count - 1] += model.expertBiasParams * Quantization.fp16BytesPerParam
         return parts
@@ -54,12 +57,14 @@ public struct Quantization: Sendable, Equatable {
             let layout = GGUFModelLayout(preset: gguf, model: model)
             return (0..<model.totalLayers).reduce(0) { $0 + layout.attentionBytes(block: $1) } / max(1, model.totalLayers)
         }
+        if recorded, let sizes = model.recordedSizes { return sizes.residentBytesPerLayer.reduce(0, +) / max(1, model.moeLayers) }
         return attentionFormat.bytes(inFeatures: model.hiddenSize, outFeatures: max(1, model.attention.paramsPerLayer / model.hiddenSize))
     }
 
     /// Everything that stays resident on the device except routed experts and the KV cache.
     public func residentWeightBytes(_ model: ModelSpec) -> Int {
         if let gguf { return GGUFModelLayout(preset: gguf, model: model).residentWeightBytes }
+        if recorded, let sizes = model.recordedSizes { return sizes.residentBytesPerLayer.reduce(0, +) }
         let fp16Parts = model.embeddingParams + model.lmHeadParams + model.finalNormParams
             + model.totalLayers * model.normParamsPerLayer + model.moeLayers * model.routerParamsPerLayer
         return fp16Parts * Quantization.fp16BytesPerParam
@@ -107,6 +112,9 @@ public enum QuantizationCatalog {
                      summary: "HQQ 2-bit g16 experts, 4-bit g64 attention (mixtral-offloading / AdapMoE run.py)"),
         Quantization(name: "mxfp4", expertFormat: .mxfp4, attentionFormat: .fp16,
                      summary: "MXFP4 experts, fp16 attention (GPT-OSS native)"),
+        Quantization(name: "recorded", expertFormat: .ggml(.q4_K), attentionFormat: .ggml(.q4_K),
+                     summary: "the per-layer sizes a recording engine reported (a model built from a route_trace header; nominally 4.5 bits per weight)",
+                     recorded: true),
     ] + GGUFPreset.named.map {
         Quantization(name: $0.name, expertFormat: .ggml($0.defaultType), attentionFormat: .ggml($0.defaultType),
                      summary: "llama.cpp GGUF \($0.name.uppercased()): \($0.defaultType) by default, per-tensor and per-layer types from llama-quant.cpp's rules",
