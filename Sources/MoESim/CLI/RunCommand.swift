@@ -158,7 +158,7 @@ public enum RunCommand {
 
         // The header names the model; read it once up front.
         let header = try openTrace(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
-        let model = try ModelCatalog.resolve(args.value("model") ?? header.model)
+        let model = try ModelCatalog.resolve(args.value("model"), for: header, tracePath: tracePath)
         // A system preset fills the options the user did not give.
         let system = try args.value("system").map(SystemCatalog.resolve)
         func setting(_ key: String) -> String? { args.value(key) ?? system?.settings[key] }
