@@ -74,7 +74,7 @@ enum TraceCommands {
 
     static func run(_ arguments: [String], out: inout String) throws {
         guard let sub = arguments.first else {
-            throw MoESimError("usage: sim trace synth|fit|stats|convert ...", hint: "see `sim trace --help`")
+            throw MoESimError("usage: sim trace synth|fit|stats|convert|import|residency ...", hint: "see `sim trace --help`")
         }
         switch sub {
         case "--help", "-h", "help":
@@ -82,13 +82,15 @@ enum TraceCommands {
             out += "  sim trace fit FILE [--phase P] fit a synthetic-trace profile to a trace; prints JSON (sim trace fit --help)\n"
             out += "  sim trace stats FILE [--json]  statistics of a trace (sim trace stats --help)\n"
             out += "  sim trace convert IN OUT       JSONL <-> binary .moetrace (OUT ending in .jsonl: JSONL; else binary)\n"
-            out += "  sim trace import IN... OUT     recorder files (hook stream, layer rows, request rows) to moe-trace (sim trace import --help)\n"
+            out += "  sim trace import IN... OUT     recorder files (hook stream, layer rows, request rows, route_trace) to moe-trace (sim trace import --help)\n"
+            out += "  sim trace residency FILE --budget B  byte-budget global LRU vs the recorded cache residency, cell by cell\n"
         case "synth": try synth(Array(arguments.dropFirst()), out: &out)
         case "fit": try fit(Array(arguments.dropFirst()), out: &out)
         case "stats": try stats(Array(arguments.dropFirst()), out: &out)
         case "convert": try convert(Array(arguments.dropFirst()), out: &out)
         case "import": try TraceImportCommand.run(Array(arguments.dropFirst()), out: &out)
-        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace fit, sim trace stats, sim trace convert, sim trace import")
+        case "residency": try TraceResidencyCommand.run(Array(arguments.dropFirst()), out: &out)
+        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace fit, sim trace stats, sim trace convert, sim trace import, sim trace residency")
         }
     }
 
