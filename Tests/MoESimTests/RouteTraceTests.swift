@@ -86,6 +86,20 @@ struct RouteTraceTests {
         #expect(cli.out.contains("simulated hit rate 0.6250, recorded 0.6250"))
     }
 
+    @Test func staticOverlapAndDistinctExpertsByHand() throws {
+        let r = importToy()
+        let stats = Fixtures.sim(["trace", "stats", r.trace, "--json"])
+        #expect(stats.code == 0, "\(stats.err)")
+        let s = try JSONDecoder().decode(TraceStatistics.self, from: Data(stats.out.utf8))
+        // Decode layer 0: [1,0], [3,2]: every expert once, the 2 hottest are 0 and 1 (ties to the lower id): 2 of 4.
+        // Layer 1: [0,3], [3,2]: 3 twice, then 0: the list {3, 0} covers 3 of 4. Pooled 5 of 8.
+        #expect(s.perLayer[0].staticOverlap == 0.5 && s.perLayer[1].staticOverlap == 0.75 && s.staticOverlap == 5.0 / 8.0)
+        #expect(s.perLayer.map(\.distinctDecodeExperts) == [4, 3] && s.distinctDecodeExpertsMean == 3.5)
+        // Reuse counts decode tokens after a decode token: step 3 keeps 0 of 2 at layer 0 and 1 of 2 at layer 1.
+        #expect(s.reuse == 0.25)
+        #expect(s.staticOverlapIfUniform == 0.5)
+    }
+
     @Test func badRouteTracesNameFileLineAndField() {
         func failure(_ csv: String) -> String {
             let r = importToy(csv)
@@ -173,6 +187,20 @@ struct SharedRouteTraceTests {
             #expect(abs(r.simulatedHitRate - recordedRate) < 0.02, "\(name): simulated \(r.simulatedHitRate)")
             // Measured: qwen 36,859 of 36,864 cells agree, gpt-oss all 4,608.
             #expect(r.agreement > 0.999, "\(name): agreement \(r.agreement)")
+        }
+    }
+
+    /// findings.md: "the previous token's k" 38.0 % (qwen) and 17.9 % (gpt-oss), "the run's k hottest" 37.6 % and 26.7 %,
+    /// distinct experts touched per layer 64 (33-107) and 36 (19-64), all over the decode steps.
+    @Test func statsReproduceTheRecordersOverlaps() throws {
+        for (name, temporal, hot, distinct) in [("qwen", 0.380, 0.376, (64.0, 33, 107)), ("gptoss", 0.179, 0.267, (36.0, 19, 64))] {
+            let r = Fixtures.sim(["trace", "stats", try imported(name), "--json"])
+            #expect(r.code == 0, "\(r.err)")
+            let s = try JSONDecoder().decode(TraceStatistics.self, from: Data(r.out.utf8))
+            #expect(abs(s.reuse! - temporal) < 0.005, "\(name): temporal \(s.reuse!)")
+            #expect(abs(s.staticOverlap! - hot) < 0.005, "\(name): static \(s.staticOverlap!)")
+            #expect(abs(s.distinctDecodeExpertsMean! - distinct.0) < 0.5, "\(name): distinct \(s.distinctDecodeExpertsMean!)")
+            #expect(s.distinctDecodeExpertsMin == distinct.1 && s.distinctDecodeExpertsMax == distinct.2)
         }
     }
 }

@@ -152,7 +152,9 @@ enum TraceCommands {
 
     One streaming pass over a trace: tokens, requests, phases and null cells; per layer the hottest expert's share
     and the Gini coefficient of expert use; consecutive-token reuse (decode tokens, same request); how predictable
-    the next layer's experts are from this layer's top-1 expert (in-sample); the mean top-1 router weight; the
+    the next layer's experts are from this layer's top-1 expert (in-sample); how much of a decode token's top-k a
+    static list of each layer's k hottest decode experts covers, and how many distinct experts the decode tokens
+    touched per layer (fine-grained models; BigMoeOnEdge findings.md's "static" predictor); the mean top-1 router weight; the
     share of selections covered by the hottest 10/25/50 % of experts; and, for models with AdapMoE sensitivities
     (Mixtral), the fraction of decode cells where H_l * w2^2 < T would drop the second expert (papers.md §1.3.A).
 
@@ -209,16 +211,23 @@ enum TraceCommands {
         out += "hottest expert share   \(f(stats.hottestShare)) (uniform \(f(1 / Double(stats.experts))))\n"
         out += "Gini of expert use     \(f(stats.gini))\n"
         out += "consecutive reuse      \(f(stats.reuse)) (uniform \(f(stats.reuseIfUniform)))\n"
+        if let overlap = stats.staticOverlap {
+            out += "static hot list        \(f(overlap)) (the k hottest decode experts per layer; uniform \(f(stats.staticOverlapIfUniform)))\n"
+        }
+        if let mean = stats.distinctDecodeExpertsMean {
+            out += "distinct decode experts \(String(format: "%.1f", mean)) per layer (min \(stats.distinctDecodeExpertsMin!), max \(stats.distinctDecodeExpertsMax!)) of \(stats.experts)\n"
+        }
         out += "next-layer prediction  \(f(stats.transitionAccuracy)) (uniform \(f(stats.transitionAccuracyIfUniform)))\n"
         out += "mean top-1 weight      \(f(stats.meanTopWeight))\n"
         out += "hottest 10/25/50 %     " + ["10%", "25%", "50%"].map { f(stats.coverageOfHottest[$0]) }.joined(separator: " / ") + " of selections\n"
         if let ratio = stats.singleExpertRatio {
             out += "AdapMoE single-expert  \(f(ratio)) of decode cells at T = \(stats.adapmoeThreshold!) (H_l: \(stats.sensitivitySource ?? ""))\n"
         }
-        out += "\nlayer  hottest  gini   reuse  top-1 w  next-layer" + (stats.singleExpertRatio != nil ? "  single" : "") + "\n"
+        out += "\nlayer  hottest  gini   reuse  static  distinct  top-1 w  next-layer" + (stats.singleExpertRatio != nil ? "  single" : "") + "\n"
         for (l, s) in stats.perLayer.enumerated() {
             out += CatalogCommands.pad("\(l)", 7) + CatalogCommands.pad(f(s.hottestShare), 9) + CatalogCommands.pad(f(s.gini), 7)
-                + CatalogCommands.pad(f(s.reuse), 7) + CatalogCommands.pad(f(s.meanTopWeight), 9) + CatalogCommands.pad(f(s.transitionAccuracy), 12)
+                + CatalogCommands.pad(f(s.reuse), 7) + CatalogCommands.pad(f(s.staticOverlap), 8) + CatalogCommands.pad(s.distinctDecodeExperts.map(String.init) ?? "n/a", 10)
+                + CatalogCommands.pad(f(s.meanTopWeight), 9) + CatalogCommands.pad(f(s.transitionAccuracy), 12)
                 + (s.singleExpertRatio.map { f($0) } ?? "") + "\n"
         }
     }
