@@ -114,6 +114,9 @@ struct RouteTraceTests {
         }
         #expect(failure(replacing(0, with: "# route_trace v2")).contains("toy.route.csv:1:"))
         #expect(failure(replacing(1, with: "# model=a n_layer=2 n_expert=4 n_expert_used=2 colour=red")).contains("field 'colour'"))
+        #expect(failure(replacing(1, with: "# model=a n_layer=999999999999 n_expert=999999999999 n_expert_used=2")).contains("more than moe-sim holds"))
+        #expect(failure(replacing(1, with: "# model=a n_layer=2 n_expert=4 n_expert_used=5")).contains("field 'n_expert_used'"))
+        #expect(failure(replacing(3, with: "# layer=1 expert_bytes=800")).contains("toy.route.csv:4:"))
         // Row 6 (line 7): expert 9 of 4.
         #expect(failure(replacing(6, with: "0,0,0,0,1,9,0.4,0,1000")).contains("toy.route.csv:7: field 'expert'"))
         #expect(failure(replacing(6, with: "0,0,0,0,2,2,0.4,0,1000")).contains("field 'slot'"))

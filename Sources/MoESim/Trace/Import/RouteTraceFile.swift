@@ -80,7 +80,8 @@ struct RouteTraceFile {
         let layers = try integer(values["n_layer"]!, "n_layer", atLeast: 1)
         let experts = try integer(values["n_expert"]!, "n_expert", atLeast: 1)
         let used = try integer(values["n_expert_used"]!, "n_expert_used", atLeast: 1)
-        guard experts <= TraceHeader.maxExperts, layers * experts <= TraceHeader.maxExpertSlots else {
+        // Each bound before the product, which could overflow for numbers this large.
+        guard experts <= TraceHeader.maxExperts, layers <= TraceHeader.maxExpertSlots / experts else {
             throw fail("\(layers) layers x \(experts) experts is more than moe-sim holds", field: "n_expert")
         }
         guard used <= experts, used <= TokenRecord.maxCellWidth else { throw fail("n_expert_used \(used) exceeds n_expert \(experts) (or \(TokenRecord.maxCellWidth))", field: "n_expert_used") }
