@@ -179,6 +179,34 @@ struct SharedRouteTraceTests {
         }
     }
 
+    /// With no cache every routed expert is loaded (once per prefill pass, once per decode cell): the bytes moved are
+    /// each access's own layer's size, not one size for all.
+    @Test func transfersUsePerLayerExpertSizes() throws {
+        let trace = try imported("qwen")
+        let r = Fixtures.sim(["run", "--trace", trace, "--quant", "q4_k_m", "--hardware", "rtx4090", "--runtime", "tuned", "--cache", "none", "--json"])
+        #expect(r.code == 0, "\(r.err)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.out.utf8))
+        let sizes = try QuantizationCatalog.resolve("q4_k_m").expertBytesByLayer(try ModelCatalog.resolve("qwen3-30b-a3b"))
+        let source = try openTrace(path: trace)
+        var expected = 0.0, loads = 0
+        var prefill: [Set<Int32>] = Array(repeating: [], count: 48)
+        while let item = try source.next() {
+            guard case .token = item else { continue }
+            let t = source.token
+            for l in 0..<48 where t.counts[l] > 0 {
+                for i in 0..<Int(t.counts[l]) {
+                    let e = t.experts[l * t.slotsPerLayer + i]
+                    if t.phase == .prefill { prefill[l].insert(e) } else { expected += Double(sizes[l]); loads += 1 }
+                }
+            }
+        }
+        expected += prefill.enumerated().reduce(0.0) { $0 + Double($1.element.count * sizes[$1.offset]) }
+        loads += prefill.reduce(0) { $0 + $1.count }
+        #expect(report.link.onDemandLoadBytes == expected)
+        // Below what one size for all (the largest) would move.
+        #expect(expected < Double(loads * sizes.max()!))
+    }
+
     /// A global LRU of the recorded budget, warmed by the trace's own prefill, against the engine's decode residency.
     @Test func byteBudgetLRUReproducesTheRecordedHitRate() throws {
         for (name, budget, recordedRate) in SharedRouteTraceTests.runs {
