@@ -5,9 +5,9 @@ import Testing
 /// The `sim` command line: help, catalogs, output formats, synthetic traces, baselines.
 struct CLITests {
     static let hardwareNames: Set<String> = ["a100-40g-pcie", "a100-80g-sxm", "rtx4090", "rtx3090", "rtx3080-laptop-16g", "rtx3060-12g",
-                                             "rtx-a6000", "t4", "jetson-agx-orin-64g", "jetson-orin-nano-8g"]
+                                             "rtx-a6000", "t4", "jetson-agx-orin-64g", "jetson-orin-nano-8g", "snapdragon-8-gen5-ufs4"]
     static let modelNames: Set<String> = ["mixtral-8x7b", "mixtral-8x22b", "deepseek-v2-lite", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b",
-                                          "olmoe-1b-7b", "gpt-oss-20b"]
+                                          "olmoe-1b-7b", "gpt-oss-20b", "gpt-oss-120b"]
 
     let files = Fixtures.toyFiles()
     let threeTokens: [[[Int]]] = [[[0, 1], [2, 3]], [[1, 2], [0, 3]], [[0, 3], [1, 2]]]
@@ -94,7 +94,7 @@ struct CLITests {
             #expect(r.code == 0)
             #expect(r.err.isEmpty)
             let names = CLITests.firstColumn(r.out)
-            #expect(names.count == 10)
+            #expect(names.count == 11)
             #expect(Set(names) == CLITests.hardwareNames)
             #expect(r.out.contains("sim hardware show NAME"))
         }
@@ -134,7 +134,7 @@ struct CLITests {
     @Test func everyHardwarePresetLoadsValidatesAndHasSources() throws {
         let presets = try HardwareCatalog.presets()
         #expect(Set(presets.map(\.name)) == CLITests.hardwareNames)
-        #expect(presets.count == 10)
+        #expect(presets.count == 11)
         for (p, file) in zip(presets, ResourceLocator.presetFiles(kind: "hardware")) {
             #expect(file.deletingPathExtension().lastPathComponent == p.name, "file name matches the preset name")
             try p.validate(file: file.path)
@@ -154,7 +154,7 @@ struct CLITests {
 
     @Test func everyModelPresetLoadsAndValidates() throws {
         let presets = try ModelCatalog.presets()
-        #expect(presets.count == 7)
+        #expect(presets.count == 8)
         #expect(Set(presets.map(\.name)) == CLITests.modelNames)
         for (m, file) in zip(presets, ResourceLocator.presetFiles(kind: "models")) {
             try m.validate(file: file.path)
@@ -184,12 +184,12 @@ struct CLITests {
         #expect(show.out.contains("perExpertOverheadSeconds"))
     }
 
-    @Test func modelsListsTheSevenModels() {
+    @Test func modelsListsTheEightModels() {
         let r = Fixtures.sim(["models"])
         #expect(r.code == 0)
         #expect(r.err.isEmpty)
         let names = CLITests.firstColumn(r.out)
-        #expect(names.count == 7)
+        #expect(names.count == 8)
         #expect(Set(names) == CLITests.modelNames)
         #expect(r.out.contains("hqqB-gG"))
         // Mixtral-8x7B: 32 MoE layers, 8 experts, top-2.

@@ -86,7 +86,7 @@ enum CacheCommands {
     /// `--model`, or the trace header's model when the catalog knows it (nil otherwise: only gating and
     /// allocations that need a model then fail, saying so). Checked against the trace.
     static func model(_ args: ParsedArguments, header: TraceHeader, file: String) throws -> ModelSpec? {
-        let model = try args.value("model").map { try ModelCatalog.resolve($0) } ?? (try? ModelCatalog.resolve(header.model))
+        let model = try args.value("model").map { try ModelCatalog.resolve($0) } ?? (try? ModelCatalog.resolve(nil, for: header, tracePath: file))
         if let model { try Simulation.checkCompatible(model: model, header: header, file: file) }
         return model
     }
@@ -282,7 +282,7 @@ extension CacheCommands {
         if let name = args.value("model") {
             model = try ModelCatalog.resolve(name)
         } else if let header = source?.header {
-            model = try ModelCatalog.resolve(header.model)
+            model = try ModelCatalog.resolve(nil, for: header, tracePath: args.value("trace") ?? "")
         } else {
             throw MoESimError(field: "--model", "a model is required", hint: "e.g. --model mixtral-8x7b")
         }

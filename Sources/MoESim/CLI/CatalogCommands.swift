@@ -46,15 +46,22 @@ enum CatalogCommands {
             out += "  hqqB-gG  any HQQ bit width B and group size G (e.g. hqq3-g32)\n"
             out += "\nDetails: sim models show NAME\n"
         case "show":
-            guard arguments.count == 2 else { throw MoESimError("usage: sim models show NAME") }
+            let usage = "usage: sim models show NAME [--quant NAME]"
+            guard arguments.count == 2 || (arguments.count == 4 && arguments[2] == "--quant") else { throw MoESimError(usage) }
             let m = try ModelCatalog.resolve(arguments[1])
+            if arguments.count == 4 {
+                out += try ModelLayerTable.render(model: m, quantization: try QuantizationCatalog.resolve(arguments[3]))
+                return
+            }
             out += "\(m.name): \(m.title)\n"
             out += "  MoE layers \(m.moeLayers) (+\(m.denseLayers) dense), experts \(m.experts), top-k \(m.topK), shared experts \(m.sharedExperts)\n"
             out += "  hidden \(m.hiddenSize), expert matrices \(m.expertMatrices), params per expert \(m.expertParams)\n"
             out += "  attention: \(m.attention.heads) heads, \(m.attention.kvHeads) KV heads, head dim \(m.attention.headDim), \(m.attention.paramsPerLayer) params/layer, \(m.attention.kvCacheElementsPerToken) KV elements/token/layer\n"
             out += String(format: "  total params %.3fB, resident (non-routed) %.3fB\n", Double(m.totalParams) / 1e9, Double(m.residentParams) / 1e9)
-            for q in QuantizationCatalog.named {
-                out += "  \(pad(q.name, 6)) expert \(pad(String(q.expertBytes(m)) + " B", 16)) resident \(ByteSize.format(Double(q.residentWeightBytes(m))))\n"
+            for q in QuantizationCatalog.named where !q.recorded || m.recordedSizes != nil {
+                let sizes = Set(q.expertBytesByLayer(m))
+                out += "  \(pad(q.name, 6)) expert \(pad(String(q.expertBytes(m)) + " B", 16)) resident \(ByteSize.format(Double(q.residentWeightBytes(m))))"
+                    + (sizes.count > 1 ? " (largest; \(sizes.count) sizes across layers: sim models show \(m.name) --quant \(q.name))" : "") + "\n"
             }
             out += "  sources: \(m.sources.joined(separator: "; "))\n"
             if let notes = m.notes { out += "  notes: \(notes)\n" }

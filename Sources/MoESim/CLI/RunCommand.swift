@@ -7,7 +7,7 @@ public enum RunCommand {
         OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
         OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, miss, runtime and quant (`sim systems`); explicit options override it"),
-        OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4 or hqqB-gG", default: "the model's default"),
+        OptionSpec("quant", value: "NAME", "quantization: fp16, fp8, int8, hqq4, hqq3, hqq2, mxfp4, hqqB-gG, or a llama.cpp GGUF preset (q4_k_m, q5_k_m, q8_0, q4_0, ...)", default: "the model's default"),
         OptionSpec("runtime", value: "NAME|FILE", "software stack profile (`sim runtime list`)", default: "hf-eager"),
         OptionSpec("cache", value: "SPEC", "all-resident | none | POLICY-per-layer:N | POLICY-global:N | ...:total=N | ...:bytes=6GiB | ...:fit | adapmoe-dp[-nogating]:total=N | adapmoe-dp-measured:total=N,prefix=K; POLICY: \(cachePolicies.names.joined(separator: ", "))", default: "lru-per-layer:fit"),
         OptionSpec("cache-experts", value: "N", "total experts cached on the device, keeping the cache policy of --cache or --system (lru-per-layer:fit becomes lru-per-layer:total=N)"),
@@ -158,7 +158,7 @@ public enum RunCommand {
 
         // The header names the model; read it once up front.
         let header = try openTrace(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
-        let model = try ModelCatalog.resolve(args.value("model") ?? header.model)
+        let model = try ModelCatalog.resolve(args.value("model"), for: header, tracePath: tracePath)
         // A system preset fills the options the user did not give.
         let system = try args.value("system").map(SystemCatalog.resolve)
         func setting(_ key: String) -> String? { args.value(key) ?? system?.settings[key] }

@@ -74,7 +74,7 @@ enum TraceCommands {
 
     static func run(_ arguments: [String], out: inout String) throws {
         guard let sub = arguments.first else {
-            throw MoESimError("usage: sim trace synth|fit|stats|convert ...", hint: "see `sim trace --help`")
+            throw MoESimError("usage: sim trace synth|fit|stats|convert|import|residency ...", hint: "see `sim trace --help`")
         }
         switch sub {
         case "--help", "-h", "help":
@@ -82,13 +82,15 @@ enum TraceCommands {
             out += "  sim trace fit FILE [--phase P] fit a synthetic-trace profile to a trace; prints JSON (sim trace fit --help)\n"
             out += "  sim trace stats FILE [--json]  statistics of a trace (sim trace stats --help)\n"
             out += "  sim trace convert IN OUT       JSONL <-> binary .moetrace (OUT ending in .jsonl: JSONL; else binary)\n"
-            out += "  sim trace import IN... OUT     recorder files (hook stream, layer rows, request rows) to moe-trace (sim trace import --help)\n"
+            out += "  sim trace import IN... OUT     recorder files (hook stream, layer rows, request rows, route_trace) to moe-trace (sim trace import --help)\n"
+            out += "  sim trace residency FILE --budget B  byte-budget global LRU vs the recorded cache residency, cell by cell\n"
         case "synth": try synth(Array(arguments.dropFirst()), out: &out)
         case "fit": try fit(Array(arguments.dropFirst()), out: &out)
         case "stats": try stats(Array(arguments.dropFirst()), out: &out)
         case "convert": try convert(Array(arguments.dropFirst()), out: &out)
         case "import": try TraceImportCommand.run(Array(arguments.dropFirst()), out: &out)
-        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace fit, sim trace stats, sim trace convert, sim trace import")
+        case "residency": try TraceResidencyCommand.run(Array(arguments.dropFirst()), out: &out)
+        default: throw MoESimError("unknown command 'trace \(sub)'", hint: "available: sim trace synth, sim trace fit, sim trace stats, sim trace convert, sim trace import, sim trace residency")
         }
     }
 
@@ -150,7 +152,9 @@ enum TraceCommands {
 
     One streaming pass over a trace: tokens, requests, phases and null cells; per layer the hottest expert's share
     and the Gini coefficient of expert use; consecutive-token reuse (decode tokens, same request); how predictable
-    the next layer's experts are from this layer's top-1 expert (in-sample); the mean top-1 router weight; the
+    the next layer's experts are from this layer's top-1 expert (in-sample); how much of a decode token's top-k a
+    static list of each layer's k hottest decode experts covers, and how many distinct experts the decode tokens
+    touched per layer (fine-grained models; BigMoeOnEdge findings.md's "static" predictor); the mean top-1 router weight; the
     share of selections covered by the hottest 10/25/50 % of experts; and, for models with AdapMoE sensitivities
     (Mixtral), the fraction of decode cells where H_l * w2^2 < T would drop the second expert (papers.md §1.3.A).
 
@@ -207,16 +211,23 @@ enum TraceCommands {
         out += "hottest expert share   \(f(stats.hottestShare)) (uniform \(f(1 / Double(stats.experts))))\n"
         out += "Gini of expert use     \(f(stats.gini))\n"
         out += "consecutive reuse      \(f(stats.reuse)) (uniform \(f(stats.reuseIfUniform)))\n"
+        if let overlap = stats.staticOverlap {
+            out += "static hot list        \(f(overlap)) (the k hottest decode experts per layer; uniform \(f(stats.staticOverlapIfUniform)))\n"
+        }
+        if let mean = stats.distinctDecodeExpertsMean {
+            out += "distinct decode experts \(String(format: "%.1f", mean)) per layer (min \(stats.distinctDecodeExpertsMin!), max \(stats.distinctDecodeExpertsMax!)) of \(stats.experts)\n"
+        }
         out += "next-layer prediction  \(f(stats.transitionAccuracy)) (uniform \(f(stats.transitionAccuracyIfUniform)))\n"
         out += "mean top-1 weight      \(f(stats.meanTopWeight))\n"
         out += "hottest 10/25/50 %     " + ["10%", "25%", "50%"].map { f(stats.coverageOfHottest[$0]) }.joined(separator: " / ") + " of selections\n"
         if let ratio = stats.singleExpertRatio {
             out += "AdapMoE single-expert  \(f(ratio)) of decode cells at T = \(stats.adapmoeThreshold!) (H_l: \(stats.sensitivitySource ?? ""))\n"
         }
-        out += "\nlayer  hottest  gini   reuse  top-1 w  next-layer" + (stats.singleExpertRatio != nil ? "  single" : "") + "\n"
+        out += "\nlayer  hottest  gini   reuse  static  distinct  top-1 w  next-layer" + (stats.singleExpertRatio != nil ? "  single" : "") + "\n"
         for (l, s) in stats.perLayer.enumerated() {
             out += CatalogCommands.pad("\(l)", 7) + CatalogCommands.pad(f(s.hottestShare), 9) + CatalogCommands.pad(f(s.gini), 7)
-                + CatalogCommands.pad(f(s.reuse), 7) + CatalogCommands.pad(f(s.meanTopWeight), 9) + CatalogCommands.pad(f(s.transitionAccuracy), 12)
+                + CatalogCommands.pad(f(s.reuse), 7) + CatalogCommands.pad(f(s.staticOverlap), 8) + CatalogCommands.pad(s.distinctDecodeExperts.map(String.init) ?? "n/a", 10)
+                + CatalogCommands.pad(f(s.meanTopWeight), 9) + CatalogCommands.pad(f(s.transitionAccuracy), 12)
                 + (s.singleExpertRatio.map { f($0) } ?? "") + "\n"
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 /// `sim trace import`: recorder files to moe-trace v1.
 enum TraceImportCommand {
     static let options: [OptionSpec] = [
-        OptionSpec("from", value: "FORMAT", "recorder format of every input: \(recorderFormats.map(\.name).joined(separator: ", "))", default: "detected per file from its first row"),
+        OptionSpec("from", value: "FORMAT", "recorder format of every input: \(recorderFormats.map(\.name).joined(separator: ", ")), route-trace", default: "detected per file from its first row"),
         OptionSpec("model", value: "NAME|FILE", "model the trace was recorded from (`sim models`)", default: "the one catalog model whose shape fits the data"),
         OptionSpec("task", value: "NAME", "task of every request", default: "the recorder's dataset or domain"),
         OptionSpec("phase", value: "all|prefill|decode", "which tokens to write", default: "all"),
@@ -19,6 +19,10 @@ enum TraceImportCommand {
         Converts what a recorder wrote into a moe-trace v1 trace (OUT ending in .jsonl: JSONL; else binary).
         Formats:
         \(recorderFormats.map { "  \($0.name.padding(toLength: 14, withPad: " ", startingAt: 0))\($0.summary)" }.joined(separator: "\n"))
+          route-trace   `# route_trace v1` CSV of a llama.cpp-based flash-streaming engine (one input): turns become requests,
+                        prefill steps one pass, decode steps one pass each; weights and the engine's cache residency
+                        (`resident`) kept. A model not in the catalog is built from the header (OUT.model.json, also
+                        carried in the trace header as model_spec), with a warning naming what was assumed.
 
         Several inputs are recordings of the same run(s), merged: the first that knows where each token belongs
         (a hook stream, request rows) fixes the places; later ones fill its lost cells, and renumbered layer rows
@@ -53,6 +57,16 @@ enum TraceImportCommand {
         if let p = args.value("phase") {
             guard let phases = TraceImporter.PhaseFilter(rawValue: p) else { throw MoESimError(field: "--phase", "expected all, prefill or decode, found '\(p)'") }
             settings.phases = phases
+        }
+        if settings.format?.lowercased() == "route-trace" || (settings.format == nil && inputs.count == 1 && RouteTraceFile.isRouteTrace(path: inputs[0])) {
+            guard inputs.count == 1 else { throw MoESimError(field: "--from", "route-trace imports one file at a time, given \(inputs.count)") }
+            let result = try RouteTraceImporter(options: settings).run(input: inputs[0], output: output)
+            let s = result.summary
+            out += "wrote \(output): \(s.requests) requests, \(s.prefillTokens) prefill + \(s.decodeTokens) decode tokens of \(s.model)"
+                + (result.quantization.map { " (replay with --quant \($0))" } ?? "") + ", \(s.nullCells) null cells\n"
+            if let spec = result.modelFile { out += "wrote \(spec): the model spec built from the header\n" }
+            for w in s.warnings { out += "warning: \(w)\n" }
+            return
         }
         let summary = try TraceImporter(options: settings).run(inputs: inputs, output: output)
         out += "wrote \(output): \(summary.requests) requests, \(summary.prefillTokens) prefill + \(summary.decodeTokens) decode tokens of \(summary.model), "

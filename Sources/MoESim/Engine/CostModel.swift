@@ -15,9 +15,17 @@ public struct CostModel: Sendable {
 
     public let memoryBandwidthBytesPerSecond: Double
     public let flopsPerSecond: Double
+    /// Bytes of the largest routed expert (all of them, unless the quantization varies by layer, as GGUF presets do):
+    /// what a buffer that holds any expert needs.
     public let expertBytes: Int
-    /// Transfer units of one expert: one entry, or one per matrix with sub-matrix pipelining.
+    /// Bytes of one routed expert of each MoE layer.
+    public let expertBytesByLayer: [Int]
+    /// Mean of `expertBytesByLayer`: what one expert's compute reads on average (compute costs are per model, not per layer).
+    public let meanExpertBytes: Double
+    /// Transfer units of the largest expert: one entry, or one per matrix with sub-matrix pipelining.
     public let expertPartBytes: [Int]
+    /// `expertPartBytes` of each MoE layer.
+    public let expertPartBytesByLayer: [[Int]]
     /// Bytes an expert's compute reads: its stored bytes, plus writing and reading an fp16 copy if dequantization is not fused.
     public let expertComputeBytes: Double
     public let sharedExpertComputeBytes: Double
@@ -68,13 +76,19 @@ public struct CostModel: Sendable {
         self.runtime = runtime
         memoryBandwidthBytesPerSecond = hardware.effectiveMemoryBandwidthBytesPerSecond
         flopsPerSecond = hardware.effectiveFP16FlopsPerSecond
-        expertBytes = quantization.expertBytes(model)
+        expertBytesByLayer = quantization.expertBytesByLayer(model)
+        expertBytes = expertBytesByLayer.max() ?? 0
+        meanExpertBytes = Double(expertBytesByLayer.reduce(0, +)) / Double(max(1, expertBytesByLayer.count))
+        let pipelined = runtime.subMatrixPipelining.value
         let matrixBytes = quantization.expertMatrixBytes(model)
-        expertPartBytes = runtime.subMatrixPipelining.value ? matrixBytes : [expertBytes]
+        expertPartBytes = pipelined ? matrixBytes : [expertBytes]
+        // One table per layer only when sizes differ: a uniform model keeps a single shared entry.
+        expertPartBytesByLayer = Set(expertBytesByLayer).count <= 1 ? [expertPartBytes]
+            : (0..<model.moeLayers).map { l in pipelined ? quantization.expertMatrixBytes(model, layer: l) : [quantization.expertBytes(model, layer: l)] }
         let needsFP16Copy = quantization.expertFormat.isQuantized && !runtime.fusedDequant.value
         // An unfused dequantization writes an fp16 copy of the weights and the matmul reads it back.
         let fp16CopyTraffic = 2 * CostModel.fp16Bytes
-        expertComputeBytes = Double(expertBytes) + (needsFP16Copy ? fp16CopyTraffic * Double(model.expertParams) : 0)
+        expertComputeBytes = meanExpertBytes + (needsFP16Copy ? fp16CopyTraffic * Double(model.expertParams) : 0)
         sharedExpertComputeBytes = Double(quantization.sharedExpertBytes(model)) + (needsFP16Copy ? fp16CopyTraffic * Double(model.sharedExpertParams) : 0)
         attentionWeightBytesPerLayer = Double(quantization.attentionBytesPerLayer(model))
             + CostModel.fp16Bytes * Double(model.routerParamsPerLayer + model.normParamsPerLayer)
@@ -106,6 +120,16 @@ public struct CostModel: Sendable {
         slidingWindowEveryN = model.attention.slidingWindow?.layersEveryN ?? 0
     }
 
+    /// Bytes of one routed expert of MoE layer `layer`.
+    @inline(__always) public func expertBytes(layer: Int) -> Int {
+        expertBytesByLayer.count == 1 ? expertBytesByLayer[0] : expertBytesByLayer[layer]
+    }
+
+    /// Transfer units of one routed expert of MoE layer `layer`.
+    @inline(__always) public func expertPartBytes(layer: Int) -> [Int] {
+        expertPartBytesByLayer.count == 1 ? expertPartBytesByLayer[0] : expertPartBytesByLayer[layer]
+    }
+
     @inline(__always) func roofline(bytes: Double, flops: Double) -> Double {
         max(bytes / memoryBandwidthBytesPerSecond, flops / flopsPerSecond)
     }
@@ -134,7 +158,7 @@ public struct CostModel: Sendable {
     /// memory roofline plus the runtime's per-expert dispatch cost. Cached CPU weights are not modelled (each call
     /// streams the expert from DRAM), as HybriMoE's "CPU time linear in the workload" (papers.md §4.2) suggests.
     public func cpuExpertSeconds(tokens: Int) -> Double {
-        hostExpertSeconds + max(Double(expertBytes) / cpuMemoryBandwidthBytesPerSecond,
+        hostExpertSeconds + max(meanExpertBytes / cpuMemoryBandwidthBytesPerSecond,
                                        expertFlopsPerToken * Double(tokens) / cpuFlopsPerSecond)
     }
 

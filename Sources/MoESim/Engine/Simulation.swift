@@ -572,7 +572,7 @@ public final class Simulation: PrefetchContext, MissContext {
     /// Queues the write-back of an evicted expert on the device-to-host engine.
     func writeBackExpert(_ evicted: Int) {
         if refillWaitsForWriteBack { writeBacksOutstanding[evicted] += 1 }
-        enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes, cause: .writeBack, toHost: true), on: d2h)
+        enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes(layer: evicted / experts), cause: .writeBack, toHost: true), on: d2h)
     }
 
     /// A load-first swap's write-back goes out once the load it belongs to has been queued (or right away when the
@@ -600,9 +600,10 @@ public final class Simulation: PrefetchContext, MissContext {
             afterWriteBackOf = refillAfterWriteBackOf[key]
             refillAfterWriteBackOf[key] = -1
         }
+        let partBytes = costs.expertPartBytes(layer: key / experts)
         for p in 0..<parts {
             partArrival[key * parts + p] = .infinity
-            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: costs.expertPartBytes[p], cause: cause, toHost: false,
+            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: partBytes[p], cause: cause, toHost: false,
                              speculative: cause == .prefetch, generation: loadGeneration[key], afterWriteBackOf: afterWriteBackOf), on: h2d)
         }
     }

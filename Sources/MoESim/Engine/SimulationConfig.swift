@@ -73,9 +73,14 @@ public struct MemoryPlan: Sendable {
                               hint: "try a smaller --quant or a larger device")
         }
         let free = deviceCapacityBytes - weightsAndBuffers - kvReserveBytes
-        cacheCapacities = try config.cache.resolve(layers: model.moeLayers, experts: model.experts, expertBytes: costs.expertBytes,
+        // With sizes that vary by layer (GGUF presets), a byte budget is counted in experts of the mean size, and
+        // the cache's bytes are each layer's capacity times that layer's size (a global pool: times the mean).
+        let fittingBytes = Int(costs.meanExpertBytes.rounded(.up))
+        cacheCapacities = try config.cache.resolve(layers: model.moeLayers, experts: model.experts, expertBytes: fittingBytes,
                                                    freeBytes: max(0, free), allocation: allocation)
-        expertCacheBytes = Double(cacheCapacities.reduce(0, +) * costs.expertBytes)
+        expertCacheBytes = cacheCapacities.count == model.moeLayers
+            ? cacheCapacities.enumerated().reduce(0.0) { $0 + Double($1.element * costs.expertBytes(layer: $1.offset)) }
+            : Double(cacheCapacities.reduce(0, +)) * costs.meanExpertBytes
         if expertCacheBytes > 0 && expertCacheBytes > free {
             throw MoESimError(field: "--cache",
                               "the cache (\(cacheCapacities.reduce(0, +)) experts, \(ByteSize.format(expertCacheBytes))) is larger than the device memory left for it (\(ByteSize.format(max(0, free))) of \(ByteSize.format(deviceCapacityBytes)) on \(config.hardware.name), after \(ByteSize.format(residentWeightBytes)) resident weights, \(ByteSize.format(transferBufferBytes)) transfer buffers, \(ByteSize.format(runtimeReservedBytes)) runtime reserve and \(ByteSize.format(kvReserveBytes)) KV cache for \(config.kvReserveTokens) tokens)",

@@ -18,7 +18,10 @@ public struct Report: Codable, Sendable {
     }
 
     public struct Sizes: Codable, Sendable {
+        /// The largest routed expert's bytes (every expert's, unless the quantization varies by layer).
         public var expertBytes: Int
+        /// Each MoE layer's expert bytes, when they differ between layers (GGUF presets); absent otherwise.
+        public var expertBytesPerLayer: [Int]? = nil
         public var residentWeightBytes: Int
         public var kvCacheBytesPerToken: Int
         /// Experts the cache can hold, per layer (per-layer layout) or one total (global).

@@ -13,11 +13,17 @@ public enum ReportFormatter {
         return report.makespanSeconds > 0 ? baseline.makespanSeconds / report.makespanSeconds : nil
     }
 
+    /// One expert's size, or the range when it varies by layer.
+    static func expertSize(_ sizes: Report.Sizes) -> String {
+        guard let perLayer = sizes.expertBytesPerLayer, let low = perLayer.min() else { return ByteSize.format(Double(sizes.expertBytes)) }
+        return "\(ByteSize.format(Double(low)))-\(ByteSize.format(Double(sizes.expertBytes))) by layer"
+    }
+
     public static func text(_ r: Report, hardware: HardwareProfile) -> String {
         let c = r.configuration
         var out = "moe-sim: \(c.trace)\n"
         out += "  hardware  \(c.hardware) (\(hardware.title))\n"
-        out += "  model     \(c.model), quantization \(c.quantization) (expert \(ByteSize.format(Double(r.sizes.expertBytes))), resident weights \(ByteSize.format(Double(r.sizes.residentWeightBytes))))\n"
+        out += "  model     \(c.model), quantization \(c.quantization) (expert \(expertSize(r.sizes)), resident weights \(ByteSize.format(Double(r.sizes.residentWeightBytes))))\n"
         let perLayer = r.sizes.cacheCapacityExperts.count > 1 ? (Set(r.sizes.cacheCapacityExperts).count == 1 ? "\(r.sizes.cacheCapacityExperts[0]) per layer, " : "per layer \(r.sizes.cacheCapacityExperts), ") : ""
         out += "  policies  cache \(c.cache) (\(perLayer)\(r.sizes.cacheCapacityTotalExperts) experts), gating \(c.gating), prefetch \(c.prefetch)"
             + (c.miss.map { ", miss \($0)" } ?? "") + ", runtime \(c.runtime)\n\n"

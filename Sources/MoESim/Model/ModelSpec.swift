@@ -37,6 +37,21 @@ public struct ModelSpec: Codable, Sendable {
     public var adapmoeProfile: AdapMoEProfile?
     public var sources: [String]
     public var notes: String?
+    /// The ggml type the routed experts already have in the GGUF conversion (gpt-oss: `MXFP4`, as the checkpoint
+    /// ships them). llama-quantize does not requantize an already-quantized tensor (src/llama-quant.cpp: "requantizing
+    /// from type ... is disabled"), so the GGUF presets keep it. Absent: experts are quantized by the preset's rules.
+    public var ggufExpertType: String?
+    /// Sizes as a recording engine reported them (a route_trace header), for a model known only from its trace; the
+    /// `recorded` quantization uses them.
+    public var recordedSizes: RecordedSizes?
+
+    public struct RecordedSizes: Codable, Sendable, Equatable {
+        /// One routed expert's bytes, per MoE layer.
+        public var expertBytesPerLayer: [Int]
+        /// Everything else of a layer (attention, router, norms), per MoE layer.
+        public var residentBytesPerLayer: [Int]
+        public var source: String
+    }
 
     public struct Attention: Codable, Sendable {
         public var heads: Int
@@ -181,6 +196,21 @@ public struct ModelSpec: Codable, Sendable {
                     throw MoESimError(file: file, field: "adapmoeProfile.\(field)[\(bad)]", "must be a fraction in [0, 1]")
                 }
             }
+        }
+        if let r = recordedSizes {
+            for (field, values) in [("expertBytesPerLayer", r.expertBytesPerLayer), ("residentBytesPerLayer", r.residentBytesPerLayer)] {
+                guard values.count == moeLayers else {
+                    throw MoESimError(file: file, field: "recordedSizes.\(field)", "expected \(moeLayers) values (one per MoE layer), found \(values.count)")
+                }
+                if let bad = values.firstIndex(where: { $0 < 0 || $0 > 1 << 40 }) {
+                    throw MoESimError(file: file, field: "recordedSizes.\(field)[\(bad)]", "expected a byte count in 0 ... 2^40")
+                }
+            }
+        } else if defaultQuantization == "recorded" {
+            throw MoESimError(file: file, field: "defaultQuantization", "\"recorded\" needs recordedSizes")
+        }
+        if let t = ggufExpertType, GGMLType(rawValue: t.uppercased()) == nil {
+            throw MoESimError(file: file, field: "ggufExpertType", "unknown ggml type '\(t)'", hint: "known: \(GGMLType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (try? QuantizationCatalog.resolve(defaultQuantization)) != nil else {
             throw MoESimError(file: file, field: "defaultQuantization", "unknown quantization '\(defaultQuantization)'")

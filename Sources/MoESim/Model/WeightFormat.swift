@@ -9,6 +9,8 @@ public enum WeightFormat: Equatable, Sendable, CustomStringConvertible {
     case hqq(bits: Int, groupSize: Int, scaleGroupSize: Int)
     /// OCP microscaling FP4: 4-bit elements, one 8-bit (E8M0) scale per 32 elements.
     case mxfp4
+    /// A ggml block type (GGUF files), `GGMLType`'s exact block bytes.
+    case ggml(GGMLType)
 
     public static let fp16 = WeightFormat.float(bytesPerParam: 2, scaleBytesPerMatrix: 0)
 
@@ -36,6 +38,8 @@ public enum WeightFormat: Equatable, Sendable, CustomStringConvertible {
             return packed + scaleQuantized + scaleMeta + zeroQuantized + zeroMeta
         case .mxfp4:
             return numel / 2 + (numel + WeightFormat.mxfp4BlockSize - 1) / WeightFormat.mxfp4BlockSize
+        case let .ggml(type):
+            return outFeatures * type.rowBytes(inFeatures)
         }
     }
 
@@ -48,6 +52,7 @@ public enum WeightFormat: Equatable, Sendable, CustomStringConvertible {
     /// True when weights must be dequantized before fp16 tensor-core math.
     public var isQuantized: Bool {
         if case let .float(bytesPerParam, _) = self { return bytesPerParam < 2 }
+        if case let .ggml(type) = self { return type.isQuantized }
         return true
     }
 
@@ -57,6 +62,7 @@ public enum WeightFormat: Equatable, Sendable, CustomStringConvertible {
         case .int8PerChannel: return "int8 (per-channel fp16 scale)"
         case let .hqq(bits, g, sg): return "HQQ \(bits)-bit g\(g) (8-bit scale g\(sg), 8-bit zero per tensor)"
         case .mxfp4: return "MXFP4 (E8M0 scale per 32)"
+        case let .ggml(type): return "ggml \(type) (\(type.blockBytes) B per \(type.blockSize))"
         }
     }
 }

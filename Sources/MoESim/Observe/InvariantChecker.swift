@@ -22,6 +22,8 @@ public final class InvariantChecker: SimulationObserver {
     let experts: Int
     let parts: Int
     let expertBytes: Int
+    let costs: CostModel
+    var prefetchIssuedBytes = 0.0, evictedBytes = 0.0
     /// Bytes of a miss policy's low-precision copy (nil: it never loads one).
     let lowPrecisionBytes: Int?
     let perLayerGroups: Bool
@@ -96,6 +98,7 @@ public final class InvariantChecker: SimulationObserver {
         experts = sim.experts
         parts = sim.parts
         expertBytes = sim.costs.expertBytes
+        costs = sim.costs
         lowPrecisionBytes = sim.lowPrecisionForm?.bytes
         perLayerGroups = sim.cache.layout == .perLayer
         capacities = sim.cache.capacities
@@ -197,10 +200,10 @@ public final class InvariantChecker: SimulationObserver {
         case let .loadIssued(key, cause, generation, time):
             currentGeneration[key] = generation
             for p in 0..<parts { arrival[key * parts + p] = nil }
-            var bytes = expertBytes
+            var bytes = costs.expertBytes(layer: key / experts)
             if cause == .onDemand && lowPrecisionPending[key] {
                 lowPrecisionPending[key] = false
-                bytes = lowPrecisionBytes ?? expertBytes
+                bytes = lowPrecisionBytes ?? bytes
             }
             openLoads[UInt64(key) << 32 | UInt64(generation)] = (0, bytes)
             switch cause {
@@ -215,6 +218,7 @@ public final class InvariantChecker: SimulationObserver {
                 passOnDemandBytes += Double(bytes)
             case .prefetch:
                 prefetchLoads += 1
+                prefetchIssuedBytes += Double(bytes)
                 staged[key] = true
             case .writeBack:
                 break
@@ -400,6 +404,7 @@ public final class InvariantChecker: SimulationObserver {
         }
         if let evicted {
             evictions += 1
+            evictedBytes += Double(costs.expertBytes(layer: evicted / experts))
             if !inCache[evicted] {
                 fail(InvariantViolation(.cacheCapacity, pass: pass, layer: evicted / experts, expert: evicted % experts, time: time,
                                         "evicted to make room for L\(key / experts)/E\(key % experts), but it was not cached"))
@@ -442,7 +447,7 @@ public final class InvariantChecker: SimulationObserver {
         let total = before.moved + bytes
         if total > before.bytes {
             fail(InvariantViolation(.bytesMoved, pass: pass, layer: key / experts, expert: key % experts, time: time,
-                                    "one load moved \(total) bytes; the expert has \(before.bytes)" + (before.bytes != expertBytes ? " (low-precision copy)" : "")))
+                                    "one load moved \(total) bytes; the expert has \(before.bytes)" + (before.bytes != costs.expertBytes(layer: key / experts) ? " (low-precision copy)" : "")))
         }
         if total >= before.bytes { openLoads[id] = nil } else { openLoads[id] = (total, before.bytes) }
     }
@@ -485,8 +490,8 @@ public final class InvariantChecker: SimulationObserver {
         let link = report.link
         let byCause: [(TransferCause, Double, Double)] = [
             (.onDemand, link.onDemandLoadBytes, onDemandIssuedBytes),
-            (.prefetch, link.prefetchBytes, Double(prefetchLoads * expertBytes) - cancelledPrefetchBytes),
-            (.writeBack, link.writeBackBytes, writesBack ? Double(evictions * expertBytes) : 0),
+            (.prefetch, link.prefetchBytes, prefetchIssuedBytes - cancelledPrefetchBytes),
+            (.writeBack, link.writeBackBytes, writesBack ? evictedBytes : 0),
         ]
         for (cause, reported, expected) in byCause {
             let moved = movedBytes[Int(cause.rawValue)]

@@ -17,6 +17,9 @@ import Foundation
 ///               per layer: i8 count (-1 null cell), then count x u16 expert ids;
 ///               weights per recorded layer: `topk` count x f32, `full` experts x f32, `none` nothing;
 ///               u8 lookahead depths, each: u8 depth, per layer i8 count (-1 null) and count x u16 ids
+///     token with residency   u8 3, a token record's fields, then per non-null layer count x u8 flags (0/1): the
+///               recorded cache residency (`resident`). Files without residency have no such record, so readers
+///               older than it read them unchanged.
 public enum BinaryTraceFormat {
     public static let magic = Array("MOETRACE".utf8)
     public static let version: UInt32 = 1
@@ -24,6 +27,7 @@ public enum BinaryTraceFormat {
     static let recordsPerBlock = 4096
     static let requestRecord: UInt8 = 1
     static let tokenRecord: UInt8 = 2
+    static let residentTokenRecord: UInt8 = 3
     static let blockHeaderBytes = 16
 
     /// FNV-1a (64-bit) taken a word at a time: eight bytes per step keeps checking cheap next to parsing.
@@ -109,7 +113,7 @@ public final class BinaryTraceWriter {
     /// A token line of request `requestID`.
     public func write(token: TokenRecord, requestID: String) {
         let r = index(of: requestID, implicit: true)
-        payload.append(BinaryTraceFormat.tokenRecord)
+        payload.append(token.hasResidency ? BinaryTraceFormat.residentTokenRecord : BinaryTraceFormat.tokenRecord)
         append(r, to: &payload)
         payload.append(token.phase == .prefill ? 0 : 1)
         append(Int64(token.position), to: &payload)
@@ -132,6 +136,11 @@ public final class BinaryTraceWriter {
                 let n = Int(token.aheadCounts[d][l])
                 payload.append(UInt8(bitPattern: token.aheadCounts[d][l]))
                 for i in 0..<max(0, n) { append(UInt16(token.aheadExperts[d][l * token.aheadSlotsPerLayer + i]), to: &payload) }
+            }
+        }
+        if token.hasResidency {
+            for l in 0..<token.layers where token.counts[l] > 0 {
+                for i in 0..<Int(token.counts[l]) { payload.append(UInt8(token.residency[l * token.slotsPerLayer + i])) }
             }
         }
         recordWritten()

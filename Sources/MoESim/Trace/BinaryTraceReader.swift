@@ -158,8 +158,8 @@ public final class BinaryTraceReader: TraceRecordSource {
                 requestIndex[info.id] = requests.count
                 requests.append(info)
                 if !implicit { return .request(requests.count - 1) }
-            case BinaryTraceFormat.tokenRecord:
-                try readToken()
+            case BinaryTraceFormat.tokenRecord, BinaryTraceFormat.residentTokenRecord:
+                try readToken(withResidency: kind == BinaryTraceFormat.residentTokenRecord)
                 return .token
             default:
                 throw error("unknown record kind \(kind)")
@@ -193,7 +193,7 @@ public final class BinaryTraceReader: TraceRecordSource {
         return info
     }
 
-    private func readToken() throws {
+    private func readToken(withResidency: Bool) throws {
         // Parse through raw pointers into a record moved out of `self` (so its arrays are uniquely owned and no
         // per-store copy-on-write or exclusivity checks run): this is what makes the binary form fast.
         var t = TokenRecord(layers: 0, slotsPerLayer: 0, weightsPerLayer: 0, aheadSlotsPerLayer: 0)
@@ -285,6 +285,20 @@ public final class BinaryTraceReader: TraceRecordSource {
                 }
                 t.aheadCounts[d - 1] = counts
                 t.aheadExperts[d - 1] = ids
+            }
+            if withResidency {
+                if t.residency.count != layers * slots { t.residency = Array(repeating: 0, count: layers * slots) }
+                for l in 0..<layers where t.counts[l] > 0 {
+                    let n = Int(t.counts[l])
+                    guard c.has(n) else { return "record runs past the end of its block" }
+                    for i in 0..<n {
+                        let flag = c.load(UInt8.self)
+                        guard flag <= 1 else { return "layer \(l): residency flag \(flag), expected 0 or 1" }
+                        t.residency[l * slots + i] = Int8(flag)
+                    }
+                }
+            } else if !t.residency.isEmpty {
+                t.residency.removeAll(keepingCapacity: true)
             }
             offset = c.offset
             return nil

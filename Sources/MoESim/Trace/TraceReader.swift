@@ -26,6 +26,7 @@ public final class TraceReader {
     private let lines: LineReader
     private var requestIndex: [String: Int] = [:]
     private var weightCounts: [Int8]
+    private var residencyCounts: [Int8]
     private let maxExpertsPerCell: Int
     static let weightSumTolerance = 1e-3
 
@@ -62,6 +63,7 @@ public final class TraceReader {
         let weightsPerLayer = header.weights == .full ? header.experts : (header.weights == .topk ? maxExpertsPerCell : 0)
         token = TokenRecord(layers: header.layers, slotsPerLayer: maxExpertsPerCell, weightsPerLayer: weightsPerLayer, aheadSlotsPerLayer: header.experts)
         weightCounts = Array(repeating: 0, count: header.layers)
+        residencyCounts = Array(repeating: 0, count: header.layers)
     }
 
     static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -94,6 +96,7 @@ public final class TraceReader {
         var sawExperts = false
         var sawWeights = false
         var sawAhead = false
+        var sawResidency = false
         var task: String?
         var arrival: Double?
         var promptTokens: Int?
@@ -117,6 +120,7 @@ public final class TraceReader {
                 case "experts": try parseExperts(&cursor); sawExperts = true
                 case "weights": try parseWeights(&cursor); sawWeights = true
                 case "ahead": try parseAhead(&cursor); sawAhead = true
+                case "resident": try parseResidency(&cursor); sawResidency = true
                 case "task": task = cursor.parseNull() ? nil : try cursor.parseString()
                 case "arrival_s": arrival = try optionalNonNegative(&cursor, field: key)
                 case "prompt_tokens": promptTokens = try optionalCount(&cursor, field: key)
@@ -140,7 +144,9 @@ public final class TraceReader {
             throw error("token line without \"weights\" (the header says \"weights\":\"\(header.weights.rawValue)\")", field: "weights")
         }
         if !sawAhead { token.aheadCounts.removeAll(keepingCapacity: true) }
+        if !sawResidency { token.residency.removeAll(keepingCapacity: true) }
         try checkWeightsMatchExperts()
+        if sawResidency { try checkResidencyMatchesExperts() }
         let index = requestIndexFor(id)
         if position >= 0 {
             guard position > requests[index].lastPosition else {
@@ -284,6 +290,48 @@ public final class TraceReader {
             try cursor.expect(0x5D, "',' or ']'")
         }
         guard layer == header.layers else { throw error("expected \(header.layers) layer entries, found \(layer)", field: "weights") }
+    }
+
+    /// `resident`: per layer a list of 0/1 flags, one per listed expert, or null where `experts` is null.
+    private func parseResidency(_ cursor: inout JSONCursor) throws {
+        if token.residency.count != header.layers * token.slotsPerLayer {
+            token.residency = Array(repeating: 0, count: header.layers * token.slotsPerLayer)
+        }
+        try cursor.expect(0x5B, "a list of \(header.layers) per-layer residency lists")
+        var layer = 0
+        if !cursor.consume(0x5D) {
+            repeat {
+                guard layer < header.layers else { throw error("more than \(header.layers) layer entries", field: "resident") }
+                if cursor.parseNull() {
+                    residencyCounts[layer] = TokenRecord.missingCell
+                } else {
+                    try cursor.expect(0x5B, "a list of 0/1 flags or null")
+                    var n = 0
+                    if !cursor.consume(0x5D) {
+                        repeat {
+                            let flag = try cursor.parseInteger()
+                            guard flag == 0 || flag == 1 else { throw error("expected 0 or 1, found \(flag)", field: "resident[\(layer)][\(n)]") }
+                            guard n < token.slotsPerLayer else { throw error("more than \(token.slotsPerLayer) flags", field: "resident[\(layer)]") }
+                            token.residency[layer * token.slotsPerLayer + n] = Int8(flag)
+                            n += 1
+                        } while cursor.consume(0x2C)
+                        try cursor.expect(0x5D, "',' or ']'")
+                    }
+                    residencyCounts[layer] = Int8(n)
+                }
+                layer += 1
+            } while cursor.consume(0x2C)
+            try cursor.expect(0x5D, "',' or ']'")
+        }
+        guard layer == header.layers else { throw error("expected \(header.layers) layer entries, found \(layer)", field: "resident") }
+    }
+
+    private func checkResidencyMatchesExperts() throws {
+        for layer in 0..<header.layers where residencyCounts[layer] != token.counts[layer] {
+            throw error(token.counts[layer] == TokenRecord.missingCell || residencyCounts[layer] == TokenRecord.missingCell
+                        ? "resident must be null exactly where experts is null"
+                        : "\(residencyCounts[layer]) residency flags for \(token.counts[layer]) experts", field: "resident[\(layer)]")
+        }
     }
 
     private func checkWeightsMatchExperts() throws {

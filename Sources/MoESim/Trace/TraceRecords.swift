@@ -48,6 +48,11 @@ public struct TokenRecord: Sendable {
     public var aheadCounts: [[Int8]]
     public var aheadExperts: [[Int32]]
     public var aheadSlotsPerLayer: Int
+    /// Recorded cache residency (`resident`, optional): 1 where the recording engine already held that expert when it
+    /// was routed, laid out like `experts`; empty when the line has none.
+    public var residency: [Int8] = []
+
+    public var hasResidency: Bool { !residency.isEmpty }
 
     public static let maxAheadDepth = 3
     /// Experts one cell may list (counts are 8-bit; -1 marks a null cell).

@@ -18,6 +18,11 @@ public struct TraceStatistics: Codable, Sendable {
         public var transitionAccuracy: Double?
         /// Fraction of decode cells where AdapMoE's rule H_l * w2^2 < T would drop the 2nd expert.
         public var singleExpertRatio: Double?
+        /// Fraction of the layer's decode selections that are among its k most used experts over the decode tokens
+        /// (k: the widest decode cell), in sample: a static hot list at the same budget as the previous token's k.
+        public var staticOverlap: Double? = nil
+        /// Distinct experts the layer's decode tokens selected.
+        public var distinctDecodeExperts: Int? = nil
     }
 
     public var file: String
@@ -48,6 +53,14 @@ public struct TraceStatistics: Codable, Sendable {
     public var adapmoeThreshold: Double?
     public var singleExpertRatio: Double?
     public var sensitivitySource: String?
+    /// Pooled over layers (each layer's k hottest decode experts); see `Layer.staticOverlap`.
+    public var staticOverlap: Double? = nil
+    /// What a uniform router would give the static list and consecutive reuse: k / experts, k the widest decode cell.
+    public var staticOverlapIfUniform: Double? = nil
+    /// Distinct decode experts per layer: mean, min and max over layers with decode tokens.
+    public var distinctDecodeExpertsMean: Double? = nil
+    public var distinctDecodeExpertsMin: Int? = nil
+    public var distinctDecodeExpertsMax: Int? = nil
 }
 
 /// Accumulates `TraceStatistics` from a `TraceReader`.
@@ -70,6 +83,8 @@ public final class TraceStatisticsCollector {
     private var singleCells: [Int]
     private var gatedCells: [Int]
     private var lastToken: [Int: [Int32]] = [:]
+    private var decodeCounts: [Int]
+    private var decodeWidth: [Int]
     private var tokens = 0, prefill = 0, decode = 0
 
     static let coverageFractions = [0.10, 0.25, 0.50]
@@ -83,6 +98,8 @@ public final class TraceStatisticsCollector {
         self.sensitivity = sensitivity?.count == header.layers ? sensitivity : nil
         self.threshold = threshold
         counts = Array(repeating: 0, count: layers * experts)
+        decodeCounts = Array(repeating: 0, count: layers * experts)
+        decodeWidth = Array(repeating: 0, count: layers)
         let dense = max(0, layers - 1) * experts * experts
         transitions = dense <= TraceStatisticsCollector.denseTransitionLimit ? Array(repeating: 0, count: dense) : []
         sparseTransitions = dense <= TraceStatisticsCollector.denseTransitionLimit ? nil : [:]
@@ -103,10 +120,12 @@ public final class TraceStatisticsCollector {
         for l in 0..<layers {
             let n = Int(token.counts[l])
             guard n >= 0 else { continue }
+            if token.phase == .decode { decodeWidth[l] = max(decodeWidth[l], n) }
             let base = l * token.slotsPerLayer
             for i in 0..<n {
                 let e = Int(token.experts[base + i])
                 counts[l * experts + e] += 1
+                if token.phase == .decode { decodeCounts[l * experts + e] += 1 }
                 if i < topK { current[l * topK + i] = Int32(e) }
             }
             if n > 0 && l + 1 < layers && token.counts[l + 1] > 0 {
@@ -161,8 +180,16 @@ public final class TraceStatisticsCollector {
 
     public func finish(file: String, header: TraceHeader, requests: Int, nullCells: Int, sensitivitySource: String?) -> TraceStatistics {
         var perLayer: [TraceStatistics.Layer] = []
+        var staticHits = 0, decodeSelections = 0
         for l in 0..<layers {
             let row = Array(counts[(l * experts)..<((l + 1) * experts)])
+            let decodeRow = Array(decodeCounts[(l * experts)..<((l + 1) * experts)])
+            let selected = decodeRow.reduce(0, +)
+            // The k hottest: most selections first, ties to the lower expert id.
+            let hot = decodeRow.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }
+                .prefix(decodeWidth[l]).reduce(0) { $0 + $1.element }
+            staticHits += hot
+            decodeSelections += selected
             let total = row.reduce(0, +)
             var accuracy: Double?
             if l + 1 < layers {
@@ -181,8 +208,12 @@ public final class TraceStatisticsCollector {
                                   reuse: TraceStatisticsCollector.ratio(Double(reuseHits[l]), Double(reuseCells[l])),
                                   meanTopWeight: TraceStatisticsCollector.ratio(topWeightSum[l], Double(topWeightCells[l])),
                                   transitionAccuracy: accuracy,
-                                  singleExpertRatio: sensitivity == nil ? nil : TraceStatisticsCollector.ratio(Double(singleCells[l]), Double(gatedCells[l]))))
+                                  singleExpertRatio: sensitivity == nil ? nil : TraceStatisticsCollector.ratio(Double(singleCells[l]), Double(gatedCells[l])),
+                                  staticOverlap: TraceStatisticsCollector.ratio(Double(hot), Double(selected)),
+                                  distinctDecodeExperts: selected > 0 ? decodeRow.filter { $0 > 0 }.count : nil))
         }
+        let distinct = perLayer.compactMap(\.distinctDecodeExperts)
+        let width = decodeWidth.max() ?? 0
         let all = counts.sorted(by: >)
         let selections = Double(all.reduce(0, +))
         var coverage: [String: Double] = [:]
@@ -190,8 +221,9 @@ public final class TraceStatisticsCollector {
             let top = max(1, Int((f * Double(all.count)).rounded(.up)))
             coverage["\(Int(f * 100))%"] = Double(all.prefix(top).reduce(0, +)) / selections
         }
-        let uniform = Double(topK) / Double(experts)
-        return TraceStatistics(
+        // Uniform baselines at the width the trace routes (a run may force fewer than the model's top-k).
+        let uniform = Double(width > 0 ? width : topK) / Double(experts)
+        var stats = TraceStatistics(
             file: file, model: header.model, layers: layers, experts: experts, topK: topK, weights: header.weights.rawValue,
             tokens: tokens, prefillTokens: prefill, decodeTokens: decode, requests: requests, nullCells: nullCells, perLayer: perLayer,
             hottestShare: TraceStatisticsCollector.mean(perLayer.map(\.hottestShare)), gini: TraceStatisticsCollector.mean(perLayer.map(\.gini)),
@@ -202,5 +234,11 @@ public final class TraceStatisticsCollector {
             adapmoeThreshold: sensitivity == nil ? nil : threshold,
             singleExpertRatio: sensitivity == nil ? nil : TraceStatisticsCollector.ratio(Double(singleCells.reduce(0, +)), Double(gatedCells.reduce(0, +))),
             sensitivitySource: sensitivity == nil ? nil : sensitivitySource)
+        stats.staticOverlap = TraceStatisticsCollector.ratio(Double(staticHits), Double(decodeSelections))
+        stats.staticOverlapIfUniform = width > 0 ? uniform : nil
+        stats.distinctDecodeExpertsMean = distinct.isEmpty ? nil : Double(distinct.reduce(0, +)) / Double(distinct.count)
+        stats.distinctDecodeExpertsMin = distinct.min()
+        stats.distinctDecodeExpertsMax = distinct.max()
+        return stats
     }
 }

@@ -81,6 +81,16 @@ public final class TraceWriter {
             }
             line += "}"
         }
+        if token.hasResidency {
+            line += ",\"resident\":["
+            for l in 0..<token.layers {
+                if l > 0 { line += "," }
+                let n = Int(token.counts[l])
+                if n < 0 { line += "null"; continue }
+                line += "[" + (0..<n).map { String(token.residency[l * token.slotsPerLayer + $0]) }.joined(separator: ",") + "]"
+            }
+            line += "]"
+        }
         line += "}"
         emit(line)
     }
