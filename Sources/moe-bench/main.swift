@@ -240,11 +240,16 @@ print("timed simulation, per-layer LRU    \(format(tokenLayers / simulationSecon
 print("")
 print(String(format: "cache-only mode (trace generated outside the timer): LRU stack distances %.1fM accesses/s (every capacity at once), one per-layer LRU %.1fM accesses/s",
              stackAccessesPerSecond / 1e6, perLayerAccessesPerSecond / 1e6))
-print(String(format: "JSONL parse:                       %.1f MB/s (%d tokens, %.1f MB)", fileBytes / parseSeconds / 1e6, jsonlTokens, fileBytes / 1e6))
+print(String(format: "JSONL parse:                       %.1f MB/s (%d tokens, %.1f MB); target >= 250 MB/s: %@", fileBytes / parseSeconds / 1e6, jsonlTokens,
+             fileBytes / 1e6, fileBytes / parseSeconds >= 250e6 ? "met" : "NOT MET"))
 print(String(format: "binary .moetrace read:             %.2fM tokens/s vs JSONL %.2fM tokens/s (%.1fx)",
              Double(jsonlTokens) / binaryReadSeconds / 1e6, Double(jsonlTokens) / parseSeconds / 1e6, parseSeconds / binaryReadSeconds))
 print(String(format: "JSONL end to end (parse + timed):  %@ token-layers/s", format(jsonlTokenLayers / endToEndSeconds)))
 print(String(format: "resident memory: %.1f MiB after %d tokens, %.1f MiB after %d tokens (peak %.1f MiB)",
              rssAfterShort / 1_048_576, tokens / 10, rssAfterFull / 1_048_576, tokens, residentMemoryBytes("VmHWM") / 1_048_576))
+print(String(format: "resident memory target, within 1 MiB from %d to %d tokens: %@", tokens / 10, tokens,
+             abs(rssAfterFull - rssAfterShort) <= 1_048_576 ? "met" : "NOT MET"))
+try binaryTraceBenchmark(model: model, tokens: tokens, directory: directory)
+print("")
 print(String(format: "check: hit rate %.4f, decode tokens %d, checksum %d, cache-only hits %d", report?.cache.hitRate ?? 0, report?.decode.tokens ?? 0, checksum, hits))
 try servingBenchmark(requests: servingRequests)

@@ -8,6 +8,7 @@ enum CacheCommands {
         OptionSpec("model", value: "NAME|FILE", "model spec, for gating sensitivities and AdapMoE allocation profiles", default: "the trace header's model, if known"),
         OptionSpec("initial-fill", value: "empty|highest-index", "how caches start", default: "empty for sweep (stack distances need it), highest-index for run (as `sim run`)"),
         OptionSpec("static-profile", value: "whole|prefix:N", "passes a static hot set is chosen from", default: "whole"),
+        OptionSpec("optimum", value: "on|off", "Belady's optimum next to each result (off: skip it and its look-ahead; the output says so)", default: "on"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("json", "print results as JSON"),
@@ -81,6 +82,7 @@ enum CacheCommands {
         var format: String
         var model: ModelSpec?
         var gating: String
+        var optimum: Report.Optimum
     }
 
     /// `--model`, or the trace header's model when the catalog knows it (nil otherwise: only gating and
@@ -104,10 +106,11 @@ enum CacheCommands {
         let source = try TracePassSource(path: path, missingCells: missing, allowWiderCells: args.has("allow-wider-cells"))
         let model = try model(args, header: source.header, file: path)
         let gating = args.value("gating") ?? "topk"
+        let optimum = try Report.Optimum.parse(args.value("optimum"))
         let replay = CacheOnlyReplay(source: source, gating: gating, model: model, initialFill: fill,
                                      staticProfile: try PopularityProfile.parse(args.value("static-profile") ?? "whole"))
         return Common(source: source, replay: replay, fill: fill, format: args.has("json") ? "json" : (args.has("csv") ? "csv" : "text"),
-                      model: model, gating: gating)
+                      model: model, gating: gating, optimum: optimum)
     }
 
     static func parseCapacities(_ text: String, maximum: Int) throws -> [Int] {
@@ -140,8 +143,13 @@ enum CacheCommands {
         let keySpace = header.layers * header.experts
         let maximum = layout == .perLayer ? header.experts : keySpace
         let capacities = try parseCapacities(args.value("capacities") ?? "1..\(header.experts - 1)", maximum: maximum)
-        let policies = (args.value("policies") ?? cachePolicies.names.joined(separator: ",")).split(separator: ",").map(String.init)
+        let skipped = c.optimum == .skipped
+        let policies = (args.value("policies") ?? cachePolicies.names.filter { !(skipped && $0 == "belady") }.joined(separator: ","))
+            .split(separator: ",").map(String.init)
         for p in policies { _ = try cachePolicies.resolve(p, kind: "cache policy") }
+        if skipped && policies.contains("belady") {
+            throw MoESimError(field: "--policies", "belady is Belady's optimum, which --optimum off skips", hint: "drop belady from --policies, or use --optimum on")
+        }
 
         // LRU from a cold start: every capacity from one stack pass. Everything else: one cache per (policy, capacity).
         let stackLRU = c.fill == .empty && policies.contains("lru")
@@ -173,14 +181,17 @@ enum CacheCommands {
         case "json":
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            struct Sweep: Encodable { var trace: String; var layout: String; var initialFill: String; var capacities: [Int]; var hitRate: [String: [Double?]] }
-            let sweep = Sweep(trace: c.source.sourceName, layout: layout.rawValue, initialFill: c.fill.rawValue, capacities: capacities,
+            struct Sweep: Encodable {
+                var trace: String; var layout: String; var initialFill: String; var optimum: Report.Optimum; var capacities: [Int]; var hitRate: [String: [Double?]]
+            }
+            let sweep = Sweep(trace: c.source.sourceName, layout: layout.rawValue, initialFill: c.fill.rawValue, optimum: c.optimum, capacities: capacities,
                               hitRate: Dictionary(uniqueKeysWithValues: policies.map { p in (p, capacities.map { rate(p, $0) }) }))
             out += String(decoding: try encoder.encode(sweep), as: UTF8.self) + "\n"
         case "csv":
-            out += "capacity," + policies.joined(separator: ",") + "\n"
+            // With the optimum skipped its column stays, saying so in every row.
+            out += "capacity," + policies.joined(separator: ",") + (skipped ? ",belady" : "") + "\n"
             for capacity in capacities {
-                out += "\(capacity)," + policies.map { rate($0, capacity).map { "\($0)" } ?? "" }.joined(separator: ",") + "\n"
+                out += "\(capacity)," + policies.map { rate($0, capacity).map { "\($0)" } ?? "" }.joined(separator: ",") + (skipped ? ",skipped" : "") + "\n"
             }
         default:
             let accesses = results.first?.accesses ?? 0
@@ -198,6 +209,7 @@ enum CacheCommands {
                 }
                 out += "\n"
             }
+            if skipped { out += "\(Report.Optimum.skippedNote)\n" }
             if let lookaheadNote { out += "warning: \(lookaheadNote)\n" }
         }
     }
@@ -218,27 +230,33 @@ enum CacheCommands {
                                              gating: { try gatingPolicies.make(gating, model: model, header: header) }, gatingText: gating)
         let capacities = try spec.resolve(layers: header.layers, experts: header.experts, expertBytes: 1, freeBytes: 0, allocation: context)
         let full = spec.capacity == .everything
-        let results = try c.replay.run([.init(policy: spec.policy, layout: spec.layout, capacities: capacities, startsFull: full),
-                                        .init(policy: "belady", layout: spec.layout, capacities: capacities, startsFull: full)])
-        let (r, opt) = (results[0], results[1])
+        let measured = CacheOnlyReplay.Configuration(policy: spec.policy, layout: spec.layout, capacities: capacities, startsFull: full)
+        let results = try c.replay.run(c.optimum == .computed
+            ? [measured, .init(policy: "belady", layout: spec.layout, capacities: capacities, startsFull: full)] : [measured])
+        let (r, opt) = (results[0], results.count > 1 ? results[1] : nil)
         let g = c.replay.gatingReport
         switch c.format {
         case "json":
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             struct Single: Encodable {
-                var result: CacheOnlyReplay.Result; var belady: CacheOnlyReplay.Result; var hitRate: Double?; var beladyHitRate: Double?
-                var gating: Report.Gating?
+                var result: CacheOnlyReplay.Result; var belady: CacheOnlyReplay.Result?; var hitRate: Double?; var beladyHitRate: Double?
+                var optimum: Report.Optimum; var gating: Report.Gating?
             }
-            out += String(decoding: try encoder.encode(Single(result: r, belady: opt, hitRate: r.hitRate, beladyHitRate: opt.hitRate, gating: g)), as: UTF8.self) + "\n"
+            out += String(decoding: try encoder.encode(Single(result: r, belady: opt, hitRate: r.hitRate, beladyHitRate: opt?.hitRate,
+                                                               optimum: c.optimum, gating: g)), as: UTF8.self) + "\n"
         case "csv":
             func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-            out += "policy,layout,accesses,hits,hit_rate,belady_hits,belady_hit_rate,single_expert_ratio,activated_expert_reduction,loss_increase_proxy\n"
-            out += "\(r.policy),\(r.layout),\(r.accesses),\(r.hits),\(f(r.hitRate)),\(opt.hits),\(f(opt.hitRate)),"
+            out += "policy,layout,accesses,hits,hit_rate,belady_hits,belady_hit_rate,optimum,single_expert_ratio,activated_expert_reduction,loss_increase_proxy\n"
+            out += "\(r.policy),\(r.layout),\(r.accesses),\(r.hits),\(f(r.hitRate)),\(opt.map { "\($0.hits)" } ?? ""),\(f(opt?.hitRate)),\(c.optimum.rawValue),"
             out += "\(f(g?.singleExpertRatio)),\(f(g?.activatedExpertReduction)),\(f(g?.estimatedLossIncreaseProxy))\n"
         default:
             out += "\(spec.text) (caches start \(full ? "full" : c.fill.rawValue)) on \(c.source.sourceName): hit rate \(ReportFormatter.percent(r.hitRate)) (\(r.hits) of \(r.accesses)); "
-            out += "Belady \(ReportFormatter.percent(opt.hitRate)); gap \(ReportFormatter.percent((opt.hitRate ?? 0) - (r.hitRate ?? 0)))\n"
+            if let opt {
+                out += "Belady \(ReportFormatter.percent(opt.hitRate)); gap \(ReportFormatter.percent((opt.hitRate ?? 0) - (r.hitRate ?? 0)))\n"
+            } else {
+                out += "\(Report.Optimum.skippedNote)\n"
+            }
             if spec.allocation != nil { out += "Capacities by layer \(capacities)\n" }
             if let g { out += ReportFormatter.gatingText(g) + ReportFormatter.gatingByLayerText(g) }
             if c.replay.lookaheadExceeded { out += "warning: \(Simulation.lookaheadWarning(c.replay.lookaheadWindow))\n" }

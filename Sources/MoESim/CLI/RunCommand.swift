@@ -18,6 +18,7 @@ public enum RunCommand {
         OptionSpec("seed", value: "S", "seed of every random choice (a prefetch predictor's guesses): same seed, same output", default: "\(SimulationConfig.defaultSeed)"),
         OptionSpec("missing", value: "error|skip", "what to do with null routing cells", default: "skip"),
         OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
+        OptionSpec("optimum", value: "on|off", "also replay the trace through Belady's optimum for the same cache and report the gap (off: skip that pass; the report says so)", default: "on"),
         OptionSpec("kv-reserve-tokens", value: "N", "KV-cache tokens kept free when sizing a `fit` cache", default: "\(SimulationConfig.defaultKVReserveTokens)"),
         OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
@@ -151,6 +152,7 @@ public enum RunCommand {
         let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
         let allowWider = args.has("allow-wider-cells")
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
+        let optimum = try Report.Optimum.parse(args.value("optimum"))
         let seedText = args.value("seed") ?? "\(SimulationConfig.defaultSeed)"
         guard let seed = UInt64(seedText) else {
             throw MoESimError(field: "--seed", "expected an integer in 0...\(UInt64.max), found '\(seedText)'")
@@ -199,6 +201,7 @@ public enum RunCommand {
                                           kvReserveTokens: kvReserve, seed: seed)
             config.staticProfile = staticProfile
             config.miss = p.miss
+            config.beladyReference = optimum == .computed
             let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
             let simulation = try Simulation(config: config, source: source)
             let checker = check ? InvariantChecker(simulation: simulation) : nil

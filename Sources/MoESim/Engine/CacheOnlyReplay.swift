@@ -1,5 +1,6 @@
 /// Hit rates without timing: replays the access stream of a trace through any number of cache configurations
-/// at once, in one pass over the trace. Each access is offered to every configuration in the same order the
+/// at once, in one pass over the trace (two when routing-watching policies are mixed with others), Belady's
+/// look-ahead included. Each access is offered to every configuration in the same order the
 /// timed engine would make it (`PassRouter`), so a configuration's hits equal the timed run's.
 public final class CacheOnlyReplay {
     /// One cache configuration to measure.
@@ -54,30 +55,126 @@ public final class CacheOnlyReplay {
         self.lookaheadWindow = lookaheadWindow
     }
 
+    /// Replays every configuration and returns their hits, in the order given. Configurations whose policy does
+    /// not watch the router's output replay from one read of the trace, which also fills Belady's look-ahead
+    /// (`runFromAccessStream`); those that watch it (MRS, EdgeMoE) run pass by pass (`runByPass`), a second read
+    /// only when both kinds are asked for.
     public func run(_ configurations: [Configuration]) throws -> [Result] {
-        let header = source.header
-        let layers = header.layers, experts = header.experts, keySpace = layers * experts
-        let makeGating = { [gating, model] in try gatingPolicies.make(gating, model: model, header: header) }
         let factories = try configurations.map { try cachePolicies.resolve($0.policy, kind: "cache policy").make }
-        let future = factories.contains { $0.needsFuture }
-            ? try FutureAccesses(stream: AccessStream(source: try source.reopen(), gating: try makeGating()), keySpace: keySpace, window: lookaheadWindow)
-            : nil
+        let byPass = configurations.indices.filter { factories[$0].observesRouting }
+        let streamed = configurations.indices.filter { !factories[$0].observesRouting }
+        var counts = Array(repeating: (hits: [Int](), accesses: [Int]()), count: configurations.count)
+        var gatingReports: [Report.Gating?] = []
+        var reads = 0
+        lookaheadExceeded = false
+        func nextSource() throws -> PassSource {
+            reads += 1
+            return reads == 1 ? source : try source.reopen()
+        }
+        if !streamed.isEmpty || configurations.isEmpty {
+            let (hits, accesses, gating) = try runFromAccessStream(streamed.map { configurations[$0] }, factories: streamed.map { factories[$0] },
+                                                                   source: try nextSource())
+            for (i, c) in streamed.enumerated() { counts[c] = (hits[i], accesses) }
+            gatingReports.append(gating)
+        }
+        if !byPass.isEmpty {
+            let (hits, accesses, gating) = try runByPass(byPass.map { configurations[$0] }, factories: byPass.map { factories[$0] },
+                                                         source: try nextSource())
+            for (i, c) in byPass.enumerated() { counts[c] = (hits[i], accesses) }
+            gatingReports.append(gating)
+        }
+        gatingReport = gatingReports.first ?? nil
+        return configurations.enumerated().map { c, configuration in
+            Result(policy: configuration.policy, layout: configuration.layout.rawValue, capacities: configuration.capacities,
+                   accesses: counts[c].accesses.reduce(0, +), hits: counts[c].hits.reduce(0, +), perLayerHits: counts[c].hits,
+                   perLayerAccesses: counts[c].accesses)
+        }
+    }
+
+    func makeGating() throws -> GatingPolicy { try gatingPolicies.make(gating, model: model, header: source.header) }
+
+    /// The configurations' caches, filled as they start.
+    func makeCaches(_ configurations: [Configuration], factories: [CachePolicyFactory], future: FutureAccesses?) throws -> [ExpertCache] {
+        let header = source.header
         let popularity = factories.contains { $0.needsPopularity }
-            ? try staticProfile.count(AccessStream(source: try source.reopen(), gating: try makeGating()), keySpace: keySpace)
+            ? try staticProfile.count(AccessStream(source: try source.reopen(), gating: try makeGating()), keySpace: header.layers * header.experts)
             : nil
-        let caches = zip(configurations, factories).map { configuration, factory in
-            let cache = ExpertCache(layers: layers, experts: experts, layout: configuration.layout, capacities: configuration.capacities,
+        return zip(configurations, factories).map { configuration, factory in
+            let cache = ExpertCache(layers: header.layers, experts: header.experts, layout: configuration.layout, capacities: configuration.capacities,
                                     factory: factory, future: future, popularity: popularity)
             cache.fill(configuration.startsFull ? .highestIndex : initialFill)
             return cache
         }
+    }
+
+    func gatingStatistics(_ router: PassRouter) -> GatingStatistics? {
+        router.gating.dropsExperts ? GatingStatistics(layers: source.header.layers, sensitivity: model?.gateSensitivity?.values) : nil
+    }
+
+    func gatingSummary(_ router: PassRouter) -> Report.Gating? {
+        router.statistics?.report(policy: gating, recordedExperts: router.recordedExperts, activatedExperts: router.activatedExperts,
+                                  weightsRecorded: source.header.weights != .none)
+    }
+
+    /// One read of the trace as a bare access stream. When a policy reads the future, the look-ahead ring is
+    /// filled from this same stream and the caches consume it `window` accesses behind: no second pass. Hits are
+    /// counted per (configuration, layer) in flat buffers; each access is one call per configuration.
+    func runFromAccessStream(_ configurations: [Configuration], factories: [CachePolicyFactory],
+                             source: PassSource) throws -> (hits: [[Int]], accesses: [Int], gating: Report.Gating?) {
+        let layers = source.header.layers, experts = source.header.experts
+        let stream = AccessStream(source: source, gating: try makeGating())
+        stream.router.statistics = gatingStatistics(stream.router)
+        let future = factories.contains { $0.needsFuture }
+            ? try FutureAccesses(stream: stream, keySpace: layers * experts, window: lookaheadWindow)
+            : nil
+        let caches = try makeCaches(configurations, factories: factories, future: future)
+        // The group each (configuration, layer) offers its accesses to.
+        let groups: [EvictionPolicy] = caches.flatMap { cache in (0..<layers).map { cache.group(ofLayer: $0) } }
+        let configurationCount = caches.count
+        let hits = FixedArray(repeating: 0, count: max(1, configurationCount * layers))
+        let accesses = FixedArray(repeating: 0, count: layers)
+        var time = 0
+        try groups.withUnsafeBufferPointer { groups in
+            func offer(_ key: Int) {
+                let layer = key / experts
+                accesses[layer] += 1
+                let context = AccessContext(time: time)
+                var g = layer
+                for _ in 0..<configurationCount {
+                    if groups[g].access(key, context: context) { hits[g] += 1 }
+                    g += layers
+                }
+                time += 1
+            }
+            if let future {
+                while true {
+                    try future.readAhead(of: time)
+                    guard time < future.filled else { break }
+                    offer(future.key(at: time))
+                }
+            } else {
+                while let key = try stream.next() { offer(key) }
+            }
+        }
+        if future?.reachExceeded == true { lookaheadExceeded = true }
+        let perConfiguration = (0..<configurationCount).map { c in (0..<layers).map { hits[c * layers + $0] } }
+        return (perConfiguration, accesses.array, gatingSummary(stream.router))
+    }
+
+    /// Pass by pass, for policies that watch every token's router output before a layer's accesses.
+    func runByPass(_ configurations: [Configuration], factories: [CachePolicyFactory],
+                   source: PassSource) throws -> (hits: [[Int]], accesses: [Int], gating: Report.Gating?) {
+        let header = source.header
+        let layers = header.layers, experts = header.experts, keySpace = layers * experts
+        let future = factories.contains { $0.needsFuture }
+            ? try FutureAccesses(stream: AccessStream(source: try self.source.reopen(), gating: try makeGating()), keySpace: keySpace, window: lookaheadWindow)
+            : nil
+        let caches = try makeCaches(configurations, factories: factories, future: future)
         var hits = Array(repeating: Array(repeating: 0, count: layers), count: caches.count)
         var accesses = Array(repeating: 0, count: layers)
         let router = PassRouter(experts: experts, gating: try makeGating())
         router.weightsAreFull = header.weights == .full
-        if router.gating.dropsExperts {
-            router.statistics = GatingStatistics(layers: layers, sensitivity: model?.gateSensitivity?.values)
-        }
+        router.statistics = gatingStatistics(router)
         var pass = Pass()
         var time = 0
         while try source.nextPass(into: &pass) {
@@ -94,26 +191,15 @@ public final class CacheOnlyReplay {
                     let key = layer * experts + Int(router.distinct[j])
                     let context = AccessContext(time: time)
                     accesses[layer] += 1
-                    for (c, cache) in caches.enumerated() {
-                        let group = cache.group(ofLayer: layer)
-                        if group.contains(key) {
-                            group.touch(key, context: context)
-                            hits[c][layer] += 1
-                        } else {
-                            _ = group.insert(key, context: context)
-                        }
+                    for (c, cache) in caches.enumerated() where cache.group(ofLayer: layer).access(key, context: context) {
+                        hits[c][layer] += 1
                     }
                     time += 1
                 }
                 router.clear(count)
             }
         }
-        lookaheadExceeded = future?.reachExceeded ?? false
-        gatingReport = router.statistics?.report(policy: gating, recordedExperts: router.recordedExperts,
-                                                 activatedExperts: router.activatedExperts, weightsRecorded: header.weights != .none)
-        return configurations.enumerated().map { c, configuration in
-            Result(policy: configuration.policy, layout: configuration.layout.rawValue, capacities: configuration.capacities,
-                   accesses: accesses.reduce(0, +), hits: hits[c].reduce(0, +), perLayerHits: hits[c], perLayerAccesses: accesses)
-        }
+        if future?.reachExceeded == true { lookaheadExceeded = true }
+        return (hits, accesses, gatingSummary(router))
     }
 }

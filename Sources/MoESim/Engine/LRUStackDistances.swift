@@ -1,7 +1,8 @@
 /// Mattson's stack algorithm: one pass over the access stream gives LRU hit counts for every capacity at once
 /// (an access hits an LRU cache of capacity c exactly when its reuse distance, the number of distinct keys
 /// used since the key's last access, is below c). Valid for caches that start empty (the inclusion property);
-/// `CacheOnlyReplay` is used otherwise. Stacks are flat move-to-front arrays: O(distance) per access.
+/// `CacheOnlyReplay` is used otherwise. Per-layer stacks (a layer's few experts) are flat move-to-front arrays,
+/// O(distance) per access; the global stack (every key of every layer) is a `ReuseDistanceTree`, O(log keys).
 public final class LRUStackDistances {
     public let layers: Int
     public let experts: Int
@@ -13,6 +14,7 @@ public final class LRUStackDistances {
     /// `histogramFlat[layer * depth + d]`: accesses at that layer with reuse distance d (cold misses not counted).
     private let histogramFlat: FixedArray<Int>
     private let accesses: FixedArray<Int>
+    private let tree: ReuseDistanceTree?
 
     public init(layers: Int, experts: Int, layout: CacheSpec.Layout) {
         self.layers = layers
@@ -20,14 +22,21 @@ public final class LRUStackDistances {
         self.layout = layout
         depth = layout == .perLayer ? experts : layers * experts
         let stackCount = layout == .perLayer ? layers : 1
-        stacks = FixedArray(repeating: -1, count: stackCount * depth)
+        stacks = FixedArray(repeating: -1, count: layout == .perLayer ? stackCount * depth : 0)
         stackSizes = FixedArray(repeating: 0, count: stackCount)
         histogramFlat = FixedArray(repeating: 0, count: layers * depth)
         accesses = FixedArray(repeating: 0, count: layers)
+        tree = layout == .global ? ReuseDistanceTree(keys: layers * experts) : nil
     }
 
     public func access(_ key: Int) {
         let layer = key / experts
+        if let tree {
+            accesses[layer] += 1
+            let d = tree.access(key)
+            if d >= 0 { histogramFlat[layer * depth + d] += 1 }
+            return
+        }
         let s = layout == .perLayer ? layer : 0
         let base = s * depth
         let k = Int32(key)

@@ -57,6 +57,26 @@ public struct Report: Codable, Sendable {
         public var beladyHitRate: Double?
         /// Belady's hit rate minus this run's: how much better any policy could do with this cache.
         public var gapToBelady: Double?
+        /// Whether Belady's optimum was computed or skipped on request (`--optimum off`), so a missing optimum is
+        /// never silent.
+        public var optimum: Optimum?
+    }
+
+    /// Whether a report's Belady optimum was computed (`--optimum on`, the default) or skipped (`--optimum off`).
+    public enum Optimum: String, Codable, Sendable {
+        case computed, skipped
+
+        /// `--optimum on|off`.
+        public static func parse(_ text: String?) throws -> Optimum {
+            switch text ?? "on" {
+            case "on": return .computed
+            case "off": return .skipped
+            default: throw MoESimError(field: "--optimum", "expected on or off, found '\(text!)'")
+            }
+        }
+
+        /// What a text report says in place of the optimum when it was skipped.
+        public static let skippedNote = "Belady optimum skipped (--optimum off)"
     }
 
     public struct Link: Codable, Sendable {

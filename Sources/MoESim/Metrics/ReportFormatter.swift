@@ -42,6 +42,8 @@ public enum ReportFormatter {
         out += "\n"
         if let opt = k.beladyHitRate {
             out += "           Belady optimum for this capacity \(percent(opt)); gap \(percent(k.gapToBelady))\n"
+        } else if k.optimum == .skipped {
+            out += "           \(Report.Optimum.skippedNote)\n"
         }
         if r.prefetch.perLayer != nil || r.prefetch.issued > 0 { out += prefetchText(r.prefetch) }
         if let miss = r.miss { out += missText(miss) }
@@ -187,7 +189,7 @@ public enum ReportFormatter {
             ("decode_latency_p99_s", f(r.decode.latency?.p99Seconds)), ("ttft_mean_s", f(r.timeToFirstToken?.meanSeconds)),
             ("cache_accesses", "\(r.cache.accesses)"), ("cache_hits", "\(r.cache.hits)"), ("hit_rate", f(r.cache.hitRate)),
             ("on_demand_loads", "\(r.cache.onDemandLoads)"),
-            ("belady_hit_rate", f(r.cache.beladyHitRate)), ("gap_to_belady", f(r.cache.gapToBelady)), ("on_demand_loads_per_decode_token", f(r.link.onDemandLoadsPerDecodeToken)),
+            ("belady_hit_rate", f(r.cache.beladyHitRate)), ("gap_to_belady", f(r.cache.gapToBelady)), ("optimum", r.cache.optimum?.rawValue ?? ""), ("on_demand_loads_per_decode_token", f(r.link.onDemandLoadsPerDecodeToken)),
             ("h2d_bytes", f(r.link.h2dBytes)), ("h2d_bytes_per_decode_token", f(r.link.h2dBytesPerDecodeToken)),
             ("d2h_bytes", f(r.link.d2hBytes)), ("h2d_busy_fraction", f(r.link.h2dBusyFraction)),
             ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),

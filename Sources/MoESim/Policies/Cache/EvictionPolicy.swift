@@ -35,11 +35,22 @@ public protocol EvictionPolicy: AnyObject {
     var observesRouting: Bool { get }
     /// The router's output for one token at one layer, before that layer's accesses.
     func observe(_ cell: RoutingCell)
+    /// One access as the cache-only replay makes it: a hit is touched, a miss offered; true on a hit. One call
+    /// instead of two on the replay's hot path; a policy may fuse the steps, with the same effect.
+    func access(_ key: Int, context: AccessContext) -> Bool
 }
 
 extension EvictionPolicy {
     public var observesRouting: Bool { false }
     public func observe(_ cell: RoutingCell) {}
+    public func access(_ key: Int, context: AccessContext) -> Bool {
+        if contains(key) {
+            touch(key, context: context)
+            return true
+        }
+        _ = insert(key, context: context)
+        return false
+    }
 }
 
 /// What a cache group is built from.
@@ -71,11 +82,16 @@ public struct CachePolicyFactory: Sendable {
     public var needsFuture: Bool
     /// The policy needs per-key popularity from a profiling pass.
     public var needsPopularity: Bool
+    /// The policy's groups watch the router's output (`EvictionPolicy.observesRouting`): the cache-only replay
+    /// then runs them pass by pass rather than from the bare access stream.
+    public var observesRouting: Bool
     public var make: @Sendable (CachePolicyContext) -> EvictionPolicy
 
-    public init(needsFuture: Bool = false, needsPopularity: Bool = false, make: @escaping @Sendable (CachePolicyContext) -> EvictionPolicy) {
+    public init(needsFuture: Bool = false, needsPopularity: Bool = false, observesRouting: Bool = false,
+                make: @escaping @Sendable (CachePolicyContext) -> EvictionPolicy) {
         self.needsFuture = needsFuture
         self.needsPopularity = needsPopularity
+        self.observesRouting = observesRouting
         self.make = make
     }
 }

@@ -26,6 +26,18 @@ public final class LRUPolicy: EvictionPolicy {
         pushFront(Int32(key))
     }
 
+    @inline(__always) public func access(_ key: Int, context: AccessContext) -> Bool {
+        if resident[key] {
+            if head != Int32(key) {
+                unlink(Int32(key))
+                pushFront(Int32(key))
+            }
+            return true
+        }
+        _ = insert(key, context: context)
+        return false
+    }
+
     public func insert(_ key: Int, context: AccessContext) -> Admission {
         guard capacity > 0 else { return .bypassed }
         var evicted: Int?
