@@ -171,6 +171,61 @@ import Testing
         }
     }
 
+    // MARK: Access stream
+
+    /// Top-k replay but without saying so: the access stream then routes every cell through `PassRouter`.
+    final class RoutedTopK: GatingPolicy {
+        let name = "routed-topk"
+        func select(_ cell: RoutingCell, into selected: FixedArray<Int32>) -> Int {
+            for i in 0..<cell.experts.count { selected[i] = cell.experts[i] }
+            return cell.experts.count
+        }
+    }
+
+    static func keys(_ path: String, _ gating: GatingPolicy, chunked: Bool) throws -> (keys: [Int], passes: Int) {
+        let stream = AccessStream(source: try TracePassSource(path: path), gating: gating)
+        var keys: [Int] = []
+        if chunked {
+            var buffer = [Int32](repeating: 0, count: 7)
+            while true {
+                let n = try buffer.withUnsafeMutableBufferPointer { try stream.next(into: $0.baseAddress!, capacity: 7) }
+                if n == 0 { break }
+                keys += buffer[0..<n].map { Int($0) }
+            }
+        } else {
+            while let key = try stream.next() { keys.append(key) }
+        }
+        return (keys, stream.passes)
+    }
+
+    /// Keys taken straight from the records equal the routed ones (prefill batches with repeats across tokens, null
+    /// cells, a pass with no accesses at all), one at a time or in chunks.
+    @Test func recordedKeysEqualRoutedKeys() throws {
+        var lines = [Fixtures.header, #"{"request":"r0"}"#]
+        var rng = SeededGenerator(seed: 5)
+        for p in 0..<40 {
+            let cells = (0..<2).map { _ -> String in
+                if rng.nextInt(below: 6) == 0 { return "null" }
+                let a = rng.nextInt(below: 4)
+                return "[\(a),\((a + 1 + rng.nextInt(below: 3)) % 4)]"
+            }
+            let weights = cells.map { $0 == "null" ? "null" : "[0.75,0.25]" }
+            lines.append(#"{"request":"r0","phase":"\#(p < 12 ? "prefill" : "decode")","pos":\#(p),"experts":[\#(cells.joined(separator: ","))],"weights":[\#(weights.joined(separator: ","))]}"#)
+        }
+        lines.append(#"{"request":"r0","phase":"decode","pos":40,"experts":[null,null],"weights":[null,null]}"#)
+        lines.append(#"{"request":"r0","phase":"decode","pos":41,"experts":[[3,1],[0,2]],"weights":[[0.75,0.25],[0.75,0.25]]}"#)
+        let toy = Fixtures.write(lines.joined(separator: "\n") + "\n", name: "nulls.moetrace.jsonl")
+        for path in [toy] + Self.shippedTraces {
+            let routed = try Self.keys(path, RoutedTopK(), chunked: false)
+            #expect(!routed.keys.isEmpty)
+            for chunked in [false, true] {
+                let recorded = try Self.keys(path, TopKReplayGating(), chunked: chunked)
+                #expect(recorded.keys == routed.keys, "\(path) chunked \(chunked)")
+                #expect(recorded.passes == routed.passes)
+            }
+        }
+    }
+
     // MARK: Global stack distances
 
     @Test func reuseDistanceTreeEqualsANaiveCount() {

@@ -117,49 +117,89 @@ public final class CacheOnlyReplay {
     }
 
     /// One read of the trace as a bare access stream. When a policy reads the future, the look-ahead ring is
-    /// filled from this same stream and the caches consume it `window` accesses behind: no second pass. Hits are
-    /// counted per (configuration, layer) in flat buffers; each access is one call per configuration.
+    /// filled from this same stream and the caches consume it behind the reach: no second pass (each access sees
+    /// at least `window` accesses ahead). Accesses go through in chunks: a per-layer cache's groups are
+    /// independent, so each layer's accesses of a chunk are offered to its group in one loop, and a global cache's
+    /// single group takes the chunk in order; either way a group is looked up once per chunk, not per access.
     func runFromAccessStream(_ configurations: [Configuration], factories: [CachePolicyFactory],
                              source: PassSource) throws -> (hits: [[Int]], accesses: [Int], gating: Report.Gating?) {
-        let layers = source.header.layers, experts = source.header.experts
+        let layers = source.header.layers, experts = source.header.experts, keySpace = layers * experts
         let stream = AccessStream(source: source, gating: try makeGating())
         stream.router.statistics = gatingStatistics(stream.router)
         let future = factories.contains { $0.needsFuture }
-            ? try FutureAccesses(stream: stream, keySpace: layers * experts, window: lookaheadWindow)
+            ? try FutureAccesses(stream: stream, keySpace: keySpace, window: lookaheadWindow)
             : nil
         let caches = try makeCaches(configurations, factories: factories, future: future)
-        // The group each (configuration, layer) offers its accesses to.
-        let groups: [EvictionPolicy] = caches.flatMap { cache in (0..<layers).map { cache.group(ofLayer: $0) } }
-        let configurationCount = caches.count
-        let hits = FixedArray(repeating: 0, count: max(1, configurationCount * layers))
-        let accesses = FixedArray(repeating: 0, count: layers)
+        let chunkSize = min(CacheOnlyReplay.chunkAccesses, future?.window ?? CacheOnlyReplay.chunkAccesses)
+        let chunk = UnsafeMutablePointer<Int32>.allocate(capacity: chunkSize)
+        // The chunk's access indices grouped by layer (a counting sort), and where each layer's run starts.
+        let byLayer = UnsafeMutablePointer<Int32>.allocate(capacity: chunkSize)
+        let layerStart = UnsafeMutablePointer<Int>.allocate(capacity: layers + 1)
+        let fill = UnsafeMutablePointer<Int>.allocate(capacity: layers)
+        let layerHits = UnsafeMutablePointer<Int>.allocate(capacity: layers)
+        let layerOfKey = UnsafeMutablePointer<Int32>.allocate(capacity: keySpace)
+        defer {
+            chunk.deallocate()
+            byLayer.deallocate()
+            layerStart.deallocate()
+            fill.deallocate()
+            layerHits.deallocate()
+            layerOfKey.deallocate()
+        }
+        for k in 0..<keySpace { layerOfKey[k] = Int32(k / experts) }
+        var hits = Array(repeating: Array(repeating: 0, count: layers), count: caches.count)
+        var accesses = Array(repeating: 0, count: layers)
         var time = 0
-        try groups.withUnsafeBufferPointer { groups in
-            func offer(_ key: Int) {
-                let layer = key / experts
-                accesses[layer] += 1
-                let context = AccessContext(time: time)
-                var g = layer
-                for _ in 0..<configurationCount {
-                    if groups[g].access(key, context: context) { hits[g] += 1 }
-                    g += layers
-                }
-                time += 1
-            }
+        while true {
+            var n = 0
             if let future {
-                while true {
-                    try future.readAhead(of: time)
-                    guard time < future.filled else { break }
-                    offer(future.key(at: time))
-                }
+                try future.readAhead(of: time + chunkSize - 1)
+                n = min(chunkSize, future.filled - time)
+                for i in 0..<n { chunk[i] = Int32(future.key(at: time + i)) }
             } else {
-                while let key = try stream.next() { offer(key) }
+                n = try stream.next(into: chunk, capacity: chunkSize)
             }
+            if n == 0 { break }
+            for l in 0...layers { layerStart[l] = 0 }
+            for i in 0..<n { layerStart[Int(layerOfKey[Int(chunk[i])]) + 1] += 1 }
+            for l in 0..<layers {
+                accesses[l] += layerStart[l + 1]
+                layerStart[l + 1] += layerStart[l]
+            }
+            fill.update(from: layerStart, count: layers)
+            for i in 0..<n {
+                let l = Int(layerOfKey[Int(chunk[i])])
+                byLayer[fill[l]] = Int32(i)
+                fill[l] += 1
+            }
+            for (c, cache) in caches.enumerated() {
+                if cache.layout == .perLayer {
+                    for l in 0..<layers {
+                        let group = cache.group(ofLayer: l)
+                        var groupHits = 0
+                        for p in layerStart[l]..<layerStart[l + 1] {
+                            let i = Int(byLayer[p])
+                            if group.access(Int(chunk[i]), context: AccessContext(time: time + i)) { groupHits += 1 }
+                        }
+                        hits[c][l] += groupHits
+                    }
+                } else {
+                    let group = cache.group(ofLayer: 0)
+                    layerHits.update(repeating: 0, count: layers)
+                    for i in 0..<n where group.access(Int(chunk[i]), context: AccessContext(time: time + i)) {
+                        layerHits[Int(layerOfKey[Int(chunk[i])])] += 1
+                    }
+                    for l in 0..<layers { hits[c][l] += layerHits[l] }
+                }
+            }
+            time += n
         }
         if future?.reachExceeded == true { lookaheadExceeded = true }
-        let perConfiguration = (0..<configurationCount).map { c in (0..<layers).map { hits[c * layers + $0] } }
-        return (perConfiguration, accesses.array, gatingSummary(stream.router))
+        return (hits, accesses, gatingSummary(stream.router))
     }
+
+    /// Accesses per chunk of `runFromAccessStream` (at most the look-ahead window).
+    static let chunkAccesses = 4096
 
     /// Pass by pass, for policies that watch every token's router output before a layer's accesses.
     func runByPass(_ configurations: [Configuration], factories: [CachePolicyFactory],

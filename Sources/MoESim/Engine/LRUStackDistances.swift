@@ -67,6 +67,12 @@ public final class LRUStackDistances {
 
     /// Feeds a whole access stream.
     public func consume(_ stream: AccessStream) throws {
-        while let key = try stream.next() { access(key) }
+        let chunk = UnsafeMutablePointer<Int32>.allocate(capacity: CacheOnlyReplay.chunkAccesses)
+        defer { chunk.deallocate() }
+        while true {
+            let n = try stream.next(into: chunk, capacity: CacheOnlyReplay.chunkAccesses)
+            if n == 0 { break }
+            for i in 0..<n { access(Int(chunk[i])) }
+        }
     }
 }

@@ -78,7 +78,7 @@ public struct CachePolicyContext {
 
 /// How to build a policy's groups, and what the run must prepare for it.
 public struct CachePolicyFactory: Sendable {
-    /// The policy reads the future access stream (a second, look-ahead pass over the trace).
+    /// The policy reads the future access stream (a look-ahead window, `FutureAccesses`).
     public var needsFuture: Bool
     /// The policy needs per-key popularity from a profiling pass.
     public var needsPopularity: Bool

@@ -1,6 +1,6 @@
 /// The coming accesses, seen through a bounded look-ahead window, for policies that need the future (Belady).
 ///
-/// It reads its own copy of the access stream (a second pass over the trace) ahead of the run and links each
+/// It reads an access stream (the run's own in cache-only mode, a second copy in the timed engine) ahead of the run and links each
 /// access to the next access of the same key. The run calls `prepare` at each pass boundary, which keeps at
 /// least `window` accesses read ahead; a next use inside that reach is exact, one further ahead is reported as
 /// `never` (as if the key were not used again). The default window, 2^20 accesses (16K Mixtral decode tokens,

@@ -5,6 +5,9 @@ public protocol GatingPolicy: AnyObject {
     var name: String { get }
     /// Whether the policy may run fewer experts than the trace recorded.
     var dropsExperts: Bool { get }
+    /// Whether `select` always returns the cell's recorded experts unchanged, so an access stream may take them
+    /// straight from the records (`AccessStream`) without routing cell by cell.
+    var replaysRecordedExperts: Bool { get }
     /// Writes the experts to run into `selected` (room for every expert of a layer) and returns how many.
     /// Only called for recorded cells.
     func select(_ cell: RoutingCell, into selected: FixedArray<Int32>) -> Int
@@ -12,6 +15,7 @@ public protocol GatingPolicy: AnyObject {
 
 extension GatingPolicy {
     public var dropsExperts: Bool { false }
+    public var replaysRecordedExperts: Bool { false }
 }
 
 /// Builds a policy for one replay stream from its spec's options, the model and the trace header.

@@ -1,6 +1,7 @@
 /// Replays the router's recorded choice: every listed expert runs.
 public final class TopKReplayGating: GatingPolicy {
     public let name = "topk"
+    public var replaysRecordedExperts: Bool { true }
 
     public init() {}
 
