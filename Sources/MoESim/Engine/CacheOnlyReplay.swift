@@ -71,7 +71,7 @@ public final class CacheOnlyReplay {
             reads += 1
             return reads == 1 ? source : try source.reopen()
         }
-        if !streamed.isEmpty || configurations.isEmpty {
+        if !streamed.isEmpty {
             let (hits, accesses, gating) = try runFromAccessStream(streamed.map { configurations[$0] }, factories: streamed.map { factories[$0] },
                                                                    source: try nextSource())
             for (i, c) in streamed.enumerated() { counts[c] = (hits[i], accesses) }

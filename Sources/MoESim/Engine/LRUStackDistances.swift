@@ -30,32 +30,39 @@ public final class LRUStackDistances {
     }
 
     public func access(_ key: Int) {
+        precondition(key >= 0 && key < layers * experts, "LRUStackDistances key \(key) out of range")
+        if let tree { accessGlobal(key, tree) } else { accessPerLayer(key) }
+    }
+
+    /// Reuse distance from the tree, counted at the key's layer.
+    @inline(__always) private func accessGlobal(_ key: Int, _ tree: ReuseDistanceTree) {
         let layer = key / experts
-        if let tree {
-            accesses[layer] += 1
-            let d = tree.access(key)
-            if d >= 0 { histogramFlat[layer * depth + d] += 1 }
-            return
-        }
-        let s = layout == .perLayer ? layer : 0
-        let base = s * depth
+        accesses.base[layer] += 1
+        let d = tree.access(key)
+        if d >= 0 { histogramFlat.base[layer * depth + d] += 1 }
+    }
+
+    /// Move to front in the layer's stack (at most `experts` entries; keys are in range, checked by the caller).
+    @inline(__always) private func accessPerLayer(_ key: Int) {
+        let layer = key / experts
+        let stack = stacks.base + layer * depth
         let k = Int32(key)
-        accesses[layer] += 1
-        let size = stackSizes[s]
+        accesses.base[layer] += 1
+        let size = stackSizes.base[layer]
         var d = 0
-        while d < size && stacks[base + d] != k { d += 1 }
+        while d < size && stack[d] != k { d += 1 }
         if d < size {
-            histogramFlat[layer * depth + d] += 1
+            histogramFlat.base[layer * depth + d] += 1
         } else {
-            stackSizes[s] = size + 1
+            stackSizes.base[layer] = size + 1
         }
-        // Move to front: shift the first d entries down by one.
+        // Shift the first d entries down by one.
         var i = d
         while i > 0 {
-            stacks[base + i] = stacks[base + i - 1]
+            stack[i] = stack[i - 1]
             i -= 1
         }
-        stacks[base] = k
+        stack[0] = k
     }
 
     public var accessesPerLayer: [Int] { accesses.array }
@@ -72,7 +79,12 @@ public final class LRUStackDistances {
         while true {
             let n = try stream.next(into: chunk, capacity: CacheOnlyReplay.chunkAccesses)
             if n == 0 { break }
-            for i in 0..<n { access(Int(chunk[i])) }
+            // The stream's keys are in range; the layout is chosen once per chunk.
+            if let tree {
+                for i in 0..<n { accessGlobal(Int(chunk[i]), tree) }
+            } else {
+                for i in 0..<n { accessPerLayer(Int(chunk[i])) }
+            }
         }
     }
 }

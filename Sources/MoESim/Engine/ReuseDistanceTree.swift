@@ -1,7 +1,7 @@
 /// Reuse distances over a large key set in O(log keys) per access, where a move-to-front stack costs O(distance):
 /// each key keeps a marker at the slot of its last access, and a Fenwick tree counts the markers after a slot,
-/// i.e. the distinct keys used since then. Slots run out after `2 x keys` accesses; the live markers are then
-/// renumbered in order (O(keys), so O(1) per access amortised). The global layout's stack-distance path.
+/// i.e. the distinct keys used since then. Slots (8 per key) run out after at least `7 x keys` accesses; the live
+/// markers are then renumbered in order (O(slots), so O(1) per access amortised). The global layout's stack-distance path.
 final class ReuseDistanceTree {
     private let keyCount: Int
     private let slotCount: Int
@@ -15,7 +15,7 @@ final class ReuseDistanceTree {
 
     init(keys: Int) {
         keyCount = max(1, keys)
-        slotCount = 2 * keyCount
+        slotCount = 8 * keyCount
         tree = .allocate(capacity: slotCount + 1)
         tree.initialize(repeating: 0, count: slotCount + 1)
         slotOfKey = .allocate(capacity: keyCount)
