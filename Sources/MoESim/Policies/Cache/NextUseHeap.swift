@@ -78,8 +78,7 @@ final class NextUseHeap {
         slot[key] = -1
         guard i < count else { return }
         let moved = heap[count]
-        heap[i] = moved
-        slot[Int(moved)] = Int32(i)
+        place(moved, at: i)
         siftUp(i)
         siftDown(Int(slot[Int(moved)]))
     }
@@ -91,10 +90,13 @@ final class NextUseHeap {
             let parent = (i - 1) >> 1
             let p = heap[parent]
             guard before(key, p) else { break }
-            heap[i] = p
-            slot[Int(p)] = Int32(i)
+            place(p, at: i)
             i = parent
         }
+        place(key, at: i)
+    }
+
+    @inline(__always) private func place(_ key: Int32, at i: Int) {
         heap[i] = key
         slot[Int(key)] = Int32(i)
     }
@@ -108,11 +110,9 @@ final class NextUseHeap {
             if child + 1 < count && before(heap[child + 1], heap[child]) { child += 1 }
             let c = heap[child]
             guard before(c, key) else { break }
-            heap[i] = c
-            slot[Int(c)] = Int32(i)
+            place(c, at: i)
             i = child
         }
-        heap[i] = key
-        slot[Int(key)] = Int32(i)
+        place(key, at: i)
     }
 }
