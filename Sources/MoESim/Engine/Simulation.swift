@@ -2,10 +2,14 @@ import Foundation
 
 /// One simulation run: a discrete-event simulation of MoE inference with offloaded experts.
 ///
-/// Resources (SimPy's word): the GPU compute stream, and DMA channels for host-to-device and device-to-host
-/// copies (one shared channel when the device has a single copy engine). Transfers are served FIFO by their
-/// channel (or on-demand first, when the prefetch policy asks for a priority link) and signal completion through
-/// the event queue. The forward pass is the process: it runs kernels on
+/// Resources (SimPy's word, `Topology/`): the GPU compute stream, the host thread (`HostThread`: the runtime's fixed
+/// costs are its time, and the GPU cannot run work it has not issued), and the link (`LinkModel`) with a copy engine
+/// (`TransferChannel`) per direction, or one shared engine with a single copy engine or a single-stream runtime.
+/// A link direction's rate is re-divided whenever the other direction starts or finishes a transfer. Transfers are
+/// served FIFO by their engine (or on-demand first, when the prefetch policy asks for a priority link) and signal
+/// completion through the event queue. What the software stack does with these (streams, sync points, swap order,
+/// refills waiting for write-backs) is declared by the runtime profile (`RuntimeSemantics`), never by its name.
+/// The forward pass is the process: it runs kernels on
 /// the compute stream in order and, when the next kernel needs weights that have not arrived, it lets simulated
 /// time run (processing events) until they do. That wait is the GPU stall the report shows.
 ///
@@ -68,26 +72,21 @@ public final class Simulation: PrefetchContext, MissContext {
     let channels: [TransferChannel]
     let h2d: TransferChannel
     let d2h: TransferChannel
-    /// H2D rate with the other direction idle (pinned or pageable, as the runtime's host copies are).
-    let h2dBytesPerSecond: Double
-    let d2hBytesPerSecond: Double
-    /// H2D rate while a D2H transfer runs, on links whose directions share bandwidth (nil: they do not). Never above
-    /// `h2dBytesPerSecond`: a pageable copy is no faster for the other direction being busy.
-    let h2dBytesPerSecondDuringD2H: Double?
+    /// The link's rates per direction (`LinkModel`); `h2d` and `d2h` are its copy engines.
+    public let link: LinkModel
+    var h2dBytesPerSecond: Double { link.h2dBytesPerSecond }
+    var linkName: String { link.name }
     /// The H2D engine's rate is re-divided whenever the D2H engine starts or finishes a transfer.
     let reratesH2D: Bool
-    let transferSetupSeconds: Double
-    let linkName: String
 
     // Runtime semantics (`RuntimeProfile`), resolved once.
     /// Copies and kernels share one stream: a kernel waits for every copy issued before it, and copies run in issue
     /// order on one queue (both directions).
     let singleStream: Bool
-    let hostSync: HostSyncPoints
     let swapOrder: SwapOrder
     let refillWaitsForWriteBack: Bool
-    /// When the host thread has issued everything so far (the host's own timeline).
-    var hostFree = 0.0
+    /// The host thread's timeline.
+    var host: HostThread
     /// Write-backs of each key queued or in flight (a refill of its memory waits for them).
     let writeBacksOutstanding: FixedArray<UInt16>
     /// For each key with an on-demand load not yet issued: the evicted key whose write-back that load waits for (-1: none).
@@ -227,35 +226,15 @@ public final class Simulation: PrefetchContext, MissContext {
         let hardware = config.hardware
         let runtime = config.runtime
         singleStream = runtime.streamLayout == .single
-        hostSync = runtime.hostSyncPoints
+        host = HostThread(syncs: runtime.hostSyncPoints)
         swapOrder = runtime.swapCopyOrder
-        switch hardware.offloadTier {
-        case .host:
-            let link = hardware.hostLink!
-            linkName = link.name
-            h2dBytesPerSecond = link.h2dBytesPerSecond(pinned: config.runtime.pinsHostMemory)
-            d2hBytesPerSecond = link.d2hBytesPerSecond.value
-            transferSetupSeconds = link.setupLatencySeconds.value
-            let h2dRate = h2dBytesPerSecond
-            h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H.map { min($0.value, h2dRate) } : nil
-            writeBack = runtime.writeBackOnEvict.value
-            h2d = TransferChannel(name: "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
-            // One stream orders both directions' copies on one queue, whatever the copy engines could do.
-            d2h = link.copyEngines.value >= 2 && !singleStream ? TransferChannel(name: "D2H") : h2d
-        case .storage:
-            // Unified memory: experts are read from storage into device memory; weights there are never written back.
-            let storage = hardware.storage!
-            linkName = storage.name
-            h2dBytesPerSecond = storage.readBytesPerSecond.value
-            d2hBytesPerSecond = storage.readBytesPerSecond.value
-            transferSetupSeconds = storage.setupLatencySeconds.value
-            h2dBytesPerSecondDuringD2H = nil
-            writeBack = false
-            h2d = TransferChannel(name: "storage read", discipline: speculates ? prefetchOptions.link : .fifo)
-            d2h = h2d
-        }
+        link = LinkModel(hardware: hardware, pinnedHostCopies: runtime.pinsHostMemory)
+        writeBack = !link.isStorage && runtime.writeBackOnEvict.value
+        h2d = TransferChannel(name: link.isStorage ? "storage read" : "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
+        // One stream orders both directions' copies on one queue, whatever the copy engines could do.
+        d2h = link.copyEngines >= 2 && !singleStream ? TransferChannel(name: "D2H") : h2d
         channels = d2h === h2d ? [h2d] : [h2d, d2h]
-        reratesH2D = d2h !== h2d && h2dBytesPerSecondDuringD2H != nil && h2dBytesPerSecondDuringD2H != h2dBytesPerSecond
+        reratesH2D = d2h !== h2d && link.h2dDependsOnD2H
         // On one queue a load cannot wait for a write-back queued behind it: the runtime must issue the write-back first.
         refillWaitsForWriteBack = writeBack && runtime.refillWaitsForWriteBack
 
@@ -320,7 +299,7 @@ public final class Simulation: PrefetchContext, MissContext {
     func execute(_ pass: Pass, requests: [RequestInfo]) throws {
         let passStart = lastPassEnd
         advance(to: passStart)
-        hostFree = max(hostFree, passStart)
+        host.wait(until: passStart)
         passIndex += 1
         issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
@@ -352,7 +331,7 @@ public final class Simulation: PrefetchContext, MissContext {
         for layer in 0..<denseLayers {
             let attentionSeconds = attention(layer)
             let ffnSeconds = costs.denseFFNSeconds(tokens: n)
-            hostFree += costs.hostLayerSeconds + costs.hostExpertSeconds
+            host.spend(costs.hostLayerSeconds + costs.hostExpertSeconds)
             gpuFree = waitForIssue(gpuFree, layer: -1 - layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: -1 - layer, tokens: n)))
@@ -365,7 +344,7 @@ public final class Simulation: PrefetchContext, MissContext {
             let attentionSeconds = attention(denseLayers + layer)
             // The host issues the layer's attention and router; the GPU runs them once issued (and, on one stream,
             // after every copy issued before them).
-            hostFree += costs.hostLayerSeconds
+            host.spend(costs.hostLayerSeconds)
             gpuFree = waitForIssue(gpuFree, layer: layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: layer, tokens: n)))
@@ -373,7 +352,7 @@ public final class Simulation: PrefetchContext, MissContext {
             gpuFree += attentionSeconds
             advance(to: gpuFree)
             // Reading the router's choice waits for the GPU; loads are issued from then on.
-            if hostSync.syncsEachLayer { hostFree = max(hostFree, gpuFree) }
+            if host.syncs.syncsEachLayer { host.wait(until: gpuFree) }
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
             if asksOnMiss { beginMissLayer(layer, jobs: jobs, routedAt: gpuFree) }
@@ -386,7 +365,7 @@ public final class Simulation: PrefetchContext, MissContext {
             }
             let sharedSeconds = costs.sharedExpertsSeconds(tokens: n)
             if sharedSeconds > 0 {
-                hostFree += costs.hostExpertSeconds * Double(config.model.sharedExperts)
+                host.spend(costs.hostExpertSeconds * Double(config.model.sharedExperts))
                 gpuFree = waitForIssue(gpuFree, layer: layer)
             }
             if let observer, sharedSeconds > 0 {
@@ -405,11 +384,12 @@ public final class Simulation: PrefetchContext, MissContext {
         }
         gpuFree += lmHeadSeconds
         // The host reads the logits (a sync), samples and runs the generation loop; the next pass starts after that.
-        hostFree = max(hostFree, gpuFree) + costs.hostPassSeconds
-        if hostFree > gpuFree {
-            observer?.observe(.stall(start: gpuFree, end: hostFree, layer: -1, expert: -1, cause: .host))
-            metrics.hostWaitSeconds += hostFree - gpuFree
-            gpuFree = hostFree
+        host.wait(until: gpuFree)
+        host.spend(costs.hostPassSeconds)
+        if host.free > gpuFree {
+            observer?.observe(.stall(start: gpuFree, end: host.free, layer: -1, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += host.free - gpuFree
+            gpuFree = host.free
         }
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
@@ -669,8 +649,8 @@ public final class Simulation: PrefetchContext, MissContext {
             let e = Int(router.distinct[pick])
             // The host issues the expert (after waiting for the GPU where the runtime syncs per expert); on one stream
             // the kernel also waits for every copy issued before it.
-            if hostSync.syncsEachExpert {
-                var sync = max(hostFree, singleStream ? streamTail(after: gpuFree) : gpuFree)
+            if host.syncs.syncsEachExpert {
+                var sync = max(host.free, singleStream ? streamTail(after: gpuFree) : gpuFree)
                 let weights = weightsArrival(of: Int(jobKey[pick]))
                 if weights > sync {
                     // The read waits for this expert's weights: the GPU idles for want of them, not of the host.
@@ -681,9 +661,9 @@ public final class Simulation: PrefetchContext, MissContext {
                     }
                     sync = weights
                 }
-                hostFree = sync
+                host.wait(until: sync)
             }
-            hostFree += costs.hostExpertSeconds
+            host.spend(costs.hostExpertSeconds)
             gpuFree = waitForIssue(gpuFree, layer: layer)
             // The weights computed: the routed expert's own, or a substitute's.
             let key = Int(jobKey[pick])
@@ -728,7 +708,7 @@ public final class Simulation: PrefetchContext, MissContext {
         return gpuFree
     }
 
-    /// When the GPU can start the next piece of work the host is issuing now (at `hostFree`): not before it is issued,
+    /// When the GPU can start the next piece of work the host is issuing now (at `host.free`): not before it is issued,
     /// and on one stream not before every copy issued earlier has finished. The gap is a stall (host or stream).
     func waitForIssue(_ gpuFree: Double, layer: Int) -> Double {
         var start = gpuFree
@@ -740,10 +720,10 @@ public final class Simulation: PrefetchContext, MissContext {
                 start = copies
             }
         }
-        if hostFree > start {
-            observer?.observe(.stall(start: start, end: hostFree, layer: layer, expert: -1, cause: .host))
-            metrics.hostWaitSeconds += hostFree - start
-            start = hostFree
+        if host.free > start {
+            observer?.observe(.stall(start: start, end: host.free, layer: layer, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += host.free - start
+            start = host.free
         }
         return start
     }
@@ -913,10 +893,7 @@ public final class Simulation: PrefetchContext, MissContext {
     }
 
     /// The H2D rate now: slower while a D2H transfer runs on a link whose directions share bandwidth.
-    var currentH2DRate: Double {
-        if reratesH2D, let slower = h2dBytesPerSecondDuringD2H, !d2h.isIdle { return slower }
-        return h2dBytesPerSecond
-    }
+    var currentH2DRate: Double { link.h2dRate(d2hBusy: reratesH2D && !d2h.isIdle) }
 
     func enqueue(_ transfer: Transfer, on channel: TransferChannel) {
         let index = channel === h2d ? 0 : 1
@@ -954,8 +931,8 @@ public final class Simulation: PrefetchContext, MissContext {
         guard let transfer = channel.dequeue() else { return }
         // Simultaneous traffic the other way slows H2D on links that contend; the rate is re-divided whenever the other
         // direction starts or finishes (`rerateH2D`), so no rate is fixed for a transfer's whole length.
-        let rate = transfer.toHost ? d2hBytesPerSecond : currentH2DRate
-        let end = channel.begin(transfer, at: now, setup: transferSetupSeconds, bytesPerSecond: rate)
+        let rate = transfer.toHost ? link.d2hBytesPerSecond : currentH2DRate
+        let end = channel.begin(transfer, at: now, setup: link.setupSeconds, bytesPerSecond: rate)
         observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: end))
         events.schedule(at: end, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
         if channel === d2h && reratesH2D { rerateH2D() }
@@ -1039,11 +1016,11 @@ public final class Simulation: PrefetchContext, MissContext {
 
     public func loadSeconds(lowPrecision: Bool) -> Double {
         let partBytes = lowPrecision ? lowPrecisionForm!.partBytes : costs.expertPartBytes
-        return partBytes.reduce(0) { $0 + transferSetupSeconds + Double($1) / h2dBytesPerSecond }
+        return partBytes.reduce(0) { $0 + link.seconds(bytes: Double($1), toHost: false) }
     }
 
     public var linkFreeAt: Double {
-        let free = h2d.freeForOnDemand(at: now) { self.transferSetupSeconds + Double($0.bytes) / ($0.toHost ? self.d2hBytesPerSecond : self.h2dBytesPerSecond) }
+        let free = h2d.freeForOnDemand(at: now) { self.link.seconds(bytes: Double($0.bytes), toHost: $0.toHost) }
         let waiting = loadsWaitingForBuffer.count - loadsWaitingHead
         return free + Double(waiting) * loadSeconds(lowPrecision: false)
     }
@@ -1053,11 +1030,11 @@ public final class Simulation: PrefetchContext, MissContext {
     public func cpuSeconds(tokens: Int) -> Double { costs.cpuExpertSeconds(tokens: tokens) }
 
     public func activationToHostSeconds(tokens: Int) -> Double {
-        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / d2hBytesPerSecond
+        link.seconds(bytes: Double(tokens * costs.activationBytesPerToken), toHost: true)
     }
 
     public func activationToDeviceSeconds(tokens: Int) -> Double {
-        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / h2dBytesPerSecond
+        link.seconds(bytes: Double(tokens * costs.activationBytesPerToken), toHost: false)
     }
 
     // MARK: Report
