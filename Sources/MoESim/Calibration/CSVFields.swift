@@ -1,5 +1,6 @@
 /// Splits one CSV line into fields (RFC 4180 quoting: a field in double quotes may hold commas, and `""` is one
-/// quote). Records span one line each: measurement files have no multi-line fields.
+/// quote); a quote inside an unquoted field is a literal character (shell quotes in `sim` options). Records span
+/// one line each: measurement files have no multi-line fields.
 enum CSVFields {
     /// The fields of `line`, or a message saying what is malformed.
     static func split(_ line: String) -> Result<[String], CSVError> {
@@ -21,10 +22,7 @@ enum CSVFields {
                 fields.append(wasQuoted ? field : field.trimmingSpaces)
                 field = ""
                 wasQuoted = false
-            } else if c == "\"" {
-                guard field.allSatisfy({ $0 == " " }) && !wasQuoted else {
-                    return .failure(CSVError(column: fields.count + 1, message: "a quote inside an unquoted field"))
-                }
+            } else if c == "\"" && !wasQuoted && field.allSatisfy({ $0 == " " }) {
                 field = ""
                 quoted = true
                 wasQuoted = true
