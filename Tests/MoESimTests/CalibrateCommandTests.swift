@@ -70,7 +70,7 @@ import Testing
         // A bound that excludes the truth: a <= 1.5 is held at its bound.
         let bounded = try BoundedLeastSquares.minimize(f, start: [0, 0], lower: [log(0.01), log(0.01)], upper: [log(1.5), log(100)])
         #expect(abs(exp(bounded.u[0]) - 1.5) < 1e-9)
-        // One value, two parameters: y = a * b = 4 from a = b = 1; each takes an equal share (a = b = 2).
+        // One value, two parameters of equal influence: y = a * b = 4 from a = b = 1; the smallest change in log space is a = b = 2.
         let one: ([Double]) -> [Double] = { u in [u[0] + u[1] - log(4)] }
         let shared = try BoundedLeastSquares.minimize(one, start: [0, 0], lower: [-5, -5], upper: [5, 5])
         #expect(abs(exp(shared.u[0]) - 2) < 1e-3 && abs(exp(shared.u[1]) - 2) < 1e-3, "\(shared.u.map(exp))")

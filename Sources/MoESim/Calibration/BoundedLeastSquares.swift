@@ -2,10 +2,11 @@ import Foundation
 
 /// Levenberg-Marquardt for small bounded least-squares problems: minimise 1/2 |r(u)|^2 over a box lower <= u <= upper.
 /// The Jacobian is taken by forward differences; a parameter at a bound whose gradient points out of the box is held
-/// there for that step (projected steps), and Marquardt's scaling by diag(J'J) makes the step independent of units.
-/// Where the rows do not pin every parameter (fewer rows than parameters), the damped step is the smallest change in
-/// that scaled metric: each parameter takes an equal share of each row's error. Deterministic: no randomness, and the
-/// same inputs give the same iterates.
+/// there for that step (projected steps). The damping is Levenberg's (a multiple of the identity, scaled by the mean of
+/// diag(J'J)): calibration works in log-parameters, where every unit is "a factor e", so the identity is the natural
+/// metric. Where the rows do not pin every parameter (fewer rows than parameters), the step is then the smallest
+/// change in log space that fits: each parameter moves in proportion to its influence, and one that cannot move the
+/// rows stays where it is. Deterministic: no randomness, and the same inputs give the same iterates.
 public enum BoundedLeastSquares {
     public struct Options: Sendable {
         /// Forward-difference step, in the units of u (calibration: log of the parameter, so 0.01 is a 1 % change).
@@ -49,11 +50,10 @@ public enum BoundedLeastSquares {
             }
             guard !free.isEmpty else { break }
             let A = free.map { a in free.map { b in J.reduce(0) { $0 + $1[a] * $1[b] } } }
-            let diagonal = free.indices.map { A[$0][$0] }
-            let scale = diagonal.max() ?? 1
+            let meanDiagonal = max(free.indices.reduce(0) { $0 + A[$1][$1] } / Double(free.count), 1e-30)
             for _ in 0..<12 {
                 var damped = A
-                for i in free.indices { damped[i][i] += lambda * (diagonal[i] + 1e-12 * max(scale, 1e-30)) }
+                for i in free.indices { damped[i][i] += lambda * meanDiagonal }
                 guard let delta = solve(damped, free.map { -g[$0] }) else { lambda *= 10; continue }
                 var candidate = u
                 for (k, j) in free.enumerated() { candidate[j] = min(max(u[j] + delta[k], lower[j]), upper[j]) }

@@ -77,24 +77,42 @@ public enum Calibration {
         }
     }
 
-    /// The profiles with `values` written in (absolute figures first, then fractions of them).
+    /// The profiles with `values` written in (absolute figures first, then fractions of them; figures a parameter
+    /// scales move by its factor over the base).
     public static func apply(_ values: [Double], _ parameters: [CalibrationParameter], hardware: ProfileDocument?, runtime: ProfileDocument?,
                              source: String) -> (hardware: ProfileDocument?, runtime: ProfileDocument?) {
         var hw = hardware, rt = runtime
         for relative in [false, true] {
             for (p, v) in zip(parameters, values) where (p.relativeTo != nil) == relative {
+                let base = p.profile == .hardware ? hardware! : runtime!
                 var document = p.profile == .hardware ? hw! : rt!
                 let stored = p.relativeTo.map { v * document.figure($0)! } ?? v
                 document.setFigure(p.path, value: stored, source: source)
+                if let old = base.figure(p.path), old > 0 {
+                    for path in p.scales { if let companion = base.figure(path) { document.setFigure(path, value: companion * v / old, source: source) } }
+                }
                 if p.profile == .hardware { hw = document } else { rt = document }
             }
         }
         return (hw, rt)
     }
 
+    /// Two parameters may not write the same figure.
+    static func checkDistinct(_ parameters: [CalibrationParameter]) throws {
+        for (i, a) in parameters.enumerated() {
+            for b in parameters[(i + 1)...] where a.profile == b.profile {
+                let overlap = Set([a.path] + a.scales).intersection([b.path] + b.scales)
+                if let path = overlap.first {
+                    throw MoESimError(field: "--fit", "\(a.name) and \(b.name) both set \(path)", hint: "fit one of them")
+                }
+            }
+        }
+    }
+
     public static func fit(_ setup: Setup, runner: MeasurementRunner) throws -> Result {
         let parameters = setup.parameters
         let rows = setup.rows
+        try checkDistinct(parameters)
         var warnings: [String] = []
         var baseValues: [Double] = []
         for p in parameters {
@@ -121,7 +139,7 @@ public enum Calibration {
 
         if measuredValues < parameters.count {
             warnings.append("\(parameters.count) parameters from \(measuredValues) measured value(s): underdetermined; the fit makes the smallest change "
-                            + "that matches (each parameter takes an equal share of the error), so only their combined effect is determined")
+                            + "that matches (in log space: each parameter moves in proportion to its influence), so only their combined effect is determined")
         }
         for (j, p) in parameters.enumerated() {
             if sensitivities[j] < identifiableSensitivity {

@@ -16,9 +16,12 @@ public struct CalibrationParameter: Sendable {
     public var valueWhenAbsent: Double?
     /// When set, the fitted number is a fraction of this figure (same profile): the profile stores fraction x it.
     public var relativeTo: String?
+    /// Figures (same profile) that move in proportion: when the fit changes this one by a factor, each of these present
+    /// in the base profile is multiplied by the same factor.
+    public var scales: [String]
 
     public init(_ name: String, _ profile: Profile, _ path: String, _ lower: Double, _ upper: Double, _ unit: String, _ description: String,
-                whenAbsent: Double? = nil, relativeTo: String? = nil) {
+                whenAbsent: Double? = nil, relativeTo: String? = nil, scales: [String] = []) {
         self.name = name
         self.profile = profile
         self.path = path
@@ -28,6 +31,7 @@ public struct CalibrationParameter: Sendable {
         self.description = description
         self.valueWhenAbsent = whenAbsent
         self.relativeTo = relativeTo
+        self.scales = scales
     }
 }
 
@@ -36,6 +40,9 @@ public enum CalibrationParameters {
     public static let all: [CalibrationParameter] = [
         .init("h2d-bandwidth", .hardware, "hostLink.h2dBytesPerSecond", 2.5e8, 5e11, "B/s",
               "pinned host-to-device copy rate (bounds: PCIe 1.0 x1 to NVLink-C2C)"),
+        .init("link-rate", .hardware, "hostLink.h2dBytesPerSecond", 2.5e8, 5e11, "B/s",
+              "the whole host link at once: pinned H2D rate, with D2H, concurrent and pageable rates moving in proportion (an unknown link width or generation)",
+              scales: ["hostLink.d2hBytesPerSecond", "hostLink.h2dBytesPerSecondDuringD2H", "hostLink.pageableH2DBytesPerSecond"]),
         .init("d2h-bandwidth", .hardware, "hostLink.d2hBytesPerSecond", 2.5e8, 5e11, "B/s",
               "pinned device-to-host copy rate"),
         .init("concurrent-h2d-bandwidth", .hardware, "hostLink.h2dBytesPerSecondDuringD2H", 1e8, 5e11, "B/s",

@@ -23,9 +23,11 @@ public struct Measurement: Sendable {
         return words
     }
 
-    /// Shared files this row reads (absent ones make a fidelity run skip it).
-    public func sharedFiles(sharedDirectory: String) -> [String] {
-        options.filter { $0.contains(ExperimentPlan.sharedPlaceholder) }
+    /// Shared files this row reads (absent ones make a fidelity run skip it); a replaced trace is not read.
+    public func sharedFiles(sharedDirectory: String, traceOverride: String?) -> [String] {
+        var words = options
+        if traceOverride != nil { Measurement.remove("trace", from: &words) }
+        return words.filter { $0.contains(ExperimentPlan.sharedPlaceholder) }
             .map { $0.replacingOccurrences(of: ExperimentPlan.sharedPlaceholder, with: sharedDirectory) }
     }
 
