@@ -173,7 +173,8 @@ public enum Calibration {
         if setup.leaveOneOut && rows.count >= 2 {
             for held in rows {
                 let rest = rows.filter { $0 != held }
-                let partial = try BoundedLeastSquares.minimize({ try residuals($0, over: rest) }, start: solution.u, lower: lower, upper: upper, options: setup.options)
+                // From the base values, not the full fit: starting there would leak the held-out row into an underdetermined refit.
+                let partial = try BoundedLeastSquares.minimize({ try residuals($0, over: rest) }, start: start, lower: lower, upper: upper, options: setup.options)
                 let predicted = try runner.simulate(assignment(partial.u.map(exp)), indices: [held])[held]!
                 looErrors[held] = predicted.tokensPerSecond / runner.rows[held].tokensPerSecond - 1
             }
