@@ -137,4 +137,23 @@ import Testing
         #expect(r.out.contains("leave-one-out prediction: mean |error|"), "\(r.out)")
         #expect(!r.out.contains("per-layer-overhead is not identifiable"), "\(r.out)")
     }
+
+    /// link-rate moves the whole link in proportion; pageable-fraction is stored as a fraction of the (new) pinned rate.
+    @Test func linkRateScalesTheLinkAndFractionsFollowThePinnedRate() throws {
+        let t4 = try ProfileDocument.load(.hardware, "t4")
+        let parameters = try ["link-rate", "pageable-fraction", "host-speed"].map(CalibrationParameters.named)
+        #expect(try Calibration.value(of: parameters[1], hardware: t4, runtime: nil) == HardwareProfile.HostLink.defaultPageableFraction)
+        let docs = Calibration.apply([24e9, 0.5, 0.8], parameters, hardware: t4, runtime: nil, source: "test")
+        let hw = try #require(docs.hardware)
+        #expect(hw.figure("hostLink.h2dBytesPerSecond") == 24e9)
+        #expect(hw.figure("hostLink.d2hBytesPerSecond") == 2 * t4.figure("hostLink.d2hBytesPerSecond")!)
+        #expect(hw.figure("hostLink.h2dBytesPerSecondDuringD2H") == 2 * t4.figure("hostLink.h2dBytesPerSecondDuringD2H")!)
+        #expect(hw.figure("hostLink.pageableH2DBytesPerSecond") == 12e9)
+        #expect(hw.figure("host.dispatchSpeedRelative") == 0.8)
+        #expect(hw.json["hostLink"]?["h2dBytesPerSecondDuringD2H"]?["source"]?.stringValue == "test")
+        // Two parameters writing one figure are refused.
+        let r = Fixtures.sim(["calibrate", "--measurements", "experiments/measurements/mixtral-offloading-table2.csv", "--group", "T4 2-bit",
+                              "--fit", "h2d-bandwidth,link-rate", "--trace", FidelityTests.shortTrace])
+        #expect(r.code != 0 && r.err.contains("h2d-bandwidth and link-rate both set hostLink.h2dBytesPerSecond"), "\(r.err)")
+    }
 }
