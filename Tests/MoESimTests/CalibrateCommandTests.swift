@@ -156,4 +156,19 @@ import Testing
                               "--fit", "h2d-bandwidth,link-rate", "--trace", FidelityTests.shortTrace])
         #expect(r.code != 0 && r.err.contains("h2d-bandwidth and link-rate both set hostLink.h2dBytesPerSecond"), "\(r.err)")
     }
+
+    /// A measured time to first token is fitted with the tokens/s; a run without prefill cannot be compared and says so.
+    @Test func measuredTimeToFirstTokenIsFittedOrRefused() throws {
+        let folder = Fixtures.temporaryDirectory()
+        let noPrompt = folder.appendingPathComponent("decode-only.moetrace.jsonl").path
+        #expect(Fixtures.sim(["trace", "synth", "--tokens", "6", "--prompt", "0", "--seed", "5", "--out", noPrompt]).code == 0)
+        let csv = folder.appendingPathComponent("m.csv").path
+        let options = "--hardware t4 --runtime mixtral-offloading --quant hqq2 --cache lru-per-layer:4"
+        try (Self.header + "\(options) --trace \(FidelityTests.shortTrace),1.5,0.8,,\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let r = Fixtures.sim(["calibrate", "--measurements", csv, "--fit", "host-speed", "--no-leave-one-out"])
+        #expect(r.code == 0 && r.out.contains("TTFT sim / meas") && r.out.contains("1 row(s), 2 measured value(s)"), "\(r.err)\(r.out)")
+        try (Self.header + "\(options) --trace \(noPrompt),1.5,0.8,,\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let refused = Fixtures.sim(["calibrate", "--measurements", csv, "--fit", "host-speed"])
+        #expect(refused.code != 0 && refused.err.contains("m.csv:3: field 'measured_ttft_seconds': the simulated run has no prefill"), "\(refused.err)")
+    }
 }

@@ -87,18 +87,31 @@ enum CalibrateCommand {
         }
     }
 
-    /// Runs each row once as given (checking that `sim` accepts it and learning its device and runtime), then picks
-    /// the base profiles and which rows take the runtime.
+    /// Picks the base profiles (rows that name a device must name the base's), runs each row once, and finds which rows
+    /// take the base runtime (those whose own runtime has its name).
     static func prepare(path: String, runner: MeasurementRunner, parameters: [CalibrationParameter], hardware: String?, runtime: String?,
                         leaveOneOut: Bool = true) throws -> Calibration.Setup {
-        let asGiven = try runner.simulate(.init(hardware: nil, runtime: nil, rowsTakingRuntime: []))
         let rows = runner.rows
-        let hardwareDocument = try ProfileDocument.load(.hardware, hardware ?? common(asGiven.values.map(\.hardware), what: "hardware", option: "--hardware"))
-        for (index, row) in rows.enumerated() where row.value(of: "hardware") != nil && asGiven[index]!.hardware != hardwareDocument.name {
-            throw MoESimError(file: row.file, line: row.line, field: "options",
-                              "the row runs on '\(asGiven[index]!.hardware)', but the calibration's hardware is '\(hardwareDocument.name)'",
-                              hint: "calibrate one device at a time: select its rows with --group, or give --hardware")
+        var given: ProfileDocument?
+        if let hardware {
+            let document = try ProfileDocument.load(.hardware, hardware)
+            for row in rows {
+                let words = row.resolvedOptions(sharedDirectory: runner.sharedDirectory, traceOverride: nil)
+                guard let named = Measurement.value(of: "hardware", in: words) else { continue }
+                let name: String
+                do { name = try HardwareCatalog.resolve(named).name } catch let e as MoESimError {
+                    throw MoESimError(file: row.file, line: row.line, field: "options", e.message, hint: e.hint)
+                }
+                guard name == document.name else {
+                    throw MoESimError(file: row.file, line: row.line, field: "options", "the row runs on '\(name)', but the calibration's hardware is '\(document.name)'",
+                                      hint: "calibrate one device at a time: select its rows with --group, or leave --hardware out of the rows")
+                }
+            }
+            given = document
         }
+        // Each row once, on the base hardware if given: checks that `sim` accepts it and learns its device and runtime.
+        let asGiven = try runner.simulate(.init(hardware: given, runtime: nil, rowsTakingRuntime: []))
+        let hardwareDocument = try given ?? ProfileDocument.load(.hardware, common(asGiven.values.map(\.hardware), what: "hardware", option: "--hardware"))
         var runtimeDocument: ProfileDocument?
         if let runtime {
             runtimeDocument = try ProfileDocument.load(.runtime, runtime)

@@ -191,7 +191,7 @@ public enum Calibration {
     /// Log errors of a simulated run against its measurement: tokens/s, then time to first token where measured.
     static func logErrors(_ run: SimulatedRun, _ row: Measurement) -> [Double] {
         var errors = [log(run.tokensPerSecond / row.tokensPerSecond)]
-        if let measured = row.ttftSeconds { errors.append(run.ttftSeconds.map { log($0 / measured) } ?? 0) }
+        if let measured = row.ttftSeconds, let simulated = run.ttftSeconds { errors.append(log(simulated / measured)) }
         return errors
     }
 

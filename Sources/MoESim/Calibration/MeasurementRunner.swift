@@ -110,7 +110,12 @@ public final class MeasurementRunner: @unchecked Sendable {
             throw MoESimError(file: row.file, line: row.line, field: "options", "the simulated run has no decode tokens",
                               hint: "measurements are decode tokens per second: the trace needs decode tokens")
         }
-        return SimulatedRun(tokensPerSecond: tokensPerSecond, ttftSeconds: report["timeToFirstToken"]?["meanSeconds"]?.numberValue,
+        let ttft = report["timeToFirstToken"]?["meanSeconds"]?.numberValue
+        if row.ttftSeconds != nil && ttft == nil {
+            throw MoESimError(file: row.file, line: row.line, field: "measured_ttft_seconds", "the simulated run has no prefill, so no time to first token to compare",
+                              hint: "replay a trace with prompt tokens, or leave the cell empty")
+        }
+        return SimulatedRun(tokensPerSecond: tokensPerSecond, ttftSeconds: ttft,
                             hitRate: report["cache"]?["hitRate"]?.numberValue,
                             hardware: report["configuration"]?["hardware"]?.stringValue ?? "?",
                             runtime: report["configuration"]?["runtime"]?.stringValue ?? "?")
