@@ -61,6 +61,7 @@ enum CalibrateCommand {
         if let duplicate = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw MoESimError(field: "--fit", "'\(duplicate)' given twice")
         }
+        try Calibration.checkDistinct(parameters)
         if let outDirectory = args.value("out") { try AtomicOutput.checkDestination(outDirectory, force: args.has("force")) }
         let jobs = try args.int("jobs", default: ProcessInfo.processInfo.activeProcessorCount, minimum: 1)
         var file = try MeasurementFile.load(path: path)

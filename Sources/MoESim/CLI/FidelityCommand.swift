@@ -41,6 +41,7 @@ enum FidelityCommand {
         if let folder = args.value("out") { try AtomicOutput.checkDestination(folder, force: args.has("force")) }
         let fitText = args.value("one-point-fit") ?? defaultOnePoint
         let parameters = fitText == "none" ? [] : try fitText.split(separator: ",").map { try CalibrationParameters.named(String($0).trimmingSpaces) }
+        try Calibration.checkDistinct(parameters)
         let files = try MeasurementFile.loadAll(args.value("measurements") ?? defaultMeasurements)
         let jobs = try args.int("jobs", default: ProcessInfo.processInfo.activeProcessorCount, minimum: 1)
         let study = try FidelityStudy.run(files: files, sharedDirectory: ExperimentPlan.resolveSharedDirectory(args.value("shared")),
