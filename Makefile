@@ -10,18 +10,24 @@ build:
 	$(SWIFT) build
 
 # The test command CI runs: the whole suite, the README's first command as a smoke check, then the experiments'
-# regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s).
+# regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s), then
+# the measurement kit's host probes (tools/measure-device, Python; skipped where python3 is absent).
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE) > /dev/null
 	$(SWIFT) run sim experiment check
+	@if command -v python3 > /dev/null; then python3 tools/measure-device/test_measure_device.py --sim "$$($(SWIFT) build --show-bin-path)/sim"; \
+	else echo "skipped tools/measure-device test: no python3"; fi
 
 # `make experiment` lists the experiments; `make experiment NAME=x` runs experiments/x.json into results/x/
-# (replacing an earlier results/x/: it is regenerated output, git-ignored).
+# (replacing an earlier results/x/: it is regenerated output, git-ignored). NAME=fidelity runs `sim fidelity`, whose
+# report (tables per source, one-point calibration, log-log scatter) the generic experiment output cannot hold.
 experiment:
 ifeq ($(strip $(NAME)),)
 	$(SWIFT) run sim experiment list
+else ifeq ($(strip $(NAME)),fidelity)
+	$(SWIFT) run sim fidelity --out results/fidelity --force
 else
 	$(SWIFT) run sim experiment run $(NAME) --force
 endif

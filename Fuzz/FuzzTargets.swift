@@ -18,6 +18,8 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "import-request-rows", summary: "`sim trace import --from request-rows`, output read back", run: FuzzImport.requestRows),
     FuzzTarget(name: "import-merge", summary: "`sim trace import` of up to 3 recordings (split at a line ----), formats detected, merged",
                run: FuzzImport.merge),
+    FuzzTarget(name: "measurements", summary: "a measurements CSV (sim calibrate, sim fidelity): read, then `sim fidelity` of its rows on the toy trace",
+               run: FuzzMeasurements.run),
     FuzzTarget(name: "policy", summary: "--gating / --prefetch / --cache strings (lines 1-3): parse, then a replay of the toy trace", run: FuzzPolicies.run),
 ]
 
@@ -277,5 +279,16 @@ enum FuzzPolicies {
         tolerate("--cache") { _ = try CacheSpec.parse(cache) }
         runSim(["--trace", env.toyTracePath, "--model", env.modelPath, "--hardware", env.hardwarePath, "--quant", "hqq2",
                 "--gating", gating, "--prefetch", prefetch, "--cache", cache, "--json"])
+    }
+}
+
+enum FuzzMeasurements {
+    /// Reads the file; when it reads, simulates its rows on the toy trace (no one-point fit: that would be slow).
+    static func run(_ bytes: UnsafeBufferPointer<UInt8>, _ env: FuzzEnvironment) {
+        let path = env.file("measurements.csv", bytes)
+        var valid = false
+        tolerate("measurements") { _ = try MeasurementFile.load(path: path); valid = true }
+        guard valid else { return }
+        runSim(["fidelity", "--measurements", path, "--trace", env.toyTracePath, "--one-point-fit", "none", "--jobs", "1", "--json"])
     }
 }

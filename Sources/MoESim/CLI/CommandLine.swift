@@ -22,6 +22,8 @@ public enum CommandLineTool {
       sim trace import IN... OUT                           recorder files (hook stream, layer/request rows) to moe-trace
       sim experiment list | run NAME | check | bless NAME  experiments as code: sweeps, tables, SVG plots, regression check
       sim serve [--policy P] [--scheduler S] [--rate R]    request-level serving: batching, SLOs, eMoE (see `sim serve --help`)
+      sim calibrate --measurements FILE --fit NAME,...     fit hardware/runtime figures to measured runs (leave-one-out errors)
+      sim fidelity [--out DIR]                             every shipped published measurement, simulated vs measured
       sim --version
 
     Start here:
@@ -62,11 +64,13 @@ public enum CommandLineTool {
         case "cache": try CacheCommands.run(rest, out: &out)
         case "experiment", "experiments": try ExperimentCommands.run(rest, out: &out)
         case "serve": try ServeCommand.run(rest, out: &out)
+        case "calibrate": try CalibrateCommand.run(rest, out: &out)
+        case "fidelity": try FidelityCommand.run(rest, out: &out)
         default:
             if first.hasPrefix("--") {
                 try RunCommand.run(arguments, out: &out)
             } else {
-                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, systems, cache, trace, experiment, serve; see `sim --help`")
+                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, systems, cache, trace, experiment, serve, calibrate, fidelity; see `sim --help`")
             }
         }
     }
