@@ -4,10 +4,16 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+.PHONY: build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+
+# What users run is the release build (a debug build is 20-50x slower, with identical output); the tests stay debug.
+SIM = .build/release/sim
 
 build:
 	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --product sim
 
 # The test command CI runs: the whole suite, the README's first command as a smoke check, then the experiments'
 # regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s).
@@ -19,11 +25,12 @@ test:
 
 # `make experiment` lists the experiments; `make experiment NAME=x` runs experiments/x.json into results/x/
 # (replacing an earlier results/x/: it is regenerated output, git-ignored).
-experiment:
+# ARGS adds options, e.g. ARGS="--set quant=fp16" (see `sim experiment --help`).
+experiment: release
 ifeq ($(strip $(NAME)),)
-	$(SWIFT) run sim experiment list
+	$(SIM) experiment list
 else
-	$(SWIFT) run sim experiment run $(NAME) --force
+	$(SIM) experiment run $(NAME) --force $(ARGS)
 endif
 
 # Replay speed and memory (release build): about 30 s.
@@ -41,12 +48,12 @@ soak:
 	grep digest .build/soak-2.txt > .build/soak-2.digests
 	cmp .build/soak-1.digests .build/soak-2.digests && echo "soak: both runs gave the same digests"
 
-run:
-	$(SWIFT) run sim --hardware 4090 --trace $(TRACE)
+run: release
+	$(SIM) --hardware 4090 --trace $(TRACE) $(ARGS)
 
 # Hit rate of every cache policy at per-layer capacities 1..7 on the real HumanEval decode trace, next to Belady.
-cache-table:
-	$(SWIFT) run sim cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
+cache-table: release
+	$(SIM) cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
 
 # Fuzz every parser (traces, presets, profiles, experiment specs and shards, recorder imports, policy strings) with
 # libFuzzer and AddressSanitizer for FUZZ_SECONDS each; prints executions and findings per target and exits 1 on any.

@@ -11,6 +11,7 @@ enum ExperimentCommands {
         OptionSpec("shared", value: "DIR", "what ${shared} in specs means: the shared traces folder",
                    default: "$\(ExperimentPlan.sharedEnvironmentVariable), else \(ExperimentPlan.defaultSharedDirectory)"),
         OptionSpec("quiet", "no progress lines on stderr"),
+        OptionSpec("progress", "progress lines on stderr (runs/s, ETA) even when stderr is not a terminal"),
         OptionSpec("help", "show this help"),
     ]
 
@@ -60,7 +61,7 @@ enum ExperimentCommands {
         let directory = args.value("experiments") ?? "experiments"
         let shared = ExperimentPlan.resolveSharedDirectory(args.value("shared"))
         let jobs = try args.int("jobs", default: ProcessInfo.processInfo.activeProcessorCount, minimum: 1)
-        let progress: ((String, Int) -> ExperimentProgress)? = args.has("quiet") ? nil : { name, total in
+        let progress: ((String, Int) -> ExperimentProgress)? = !ProgressLine.wanted(explicit: args.has("progress"), quiet: args.has("quiet")) ? nil : { name, total in
             ExperimentProgress(experiment: name, total: total) { FileHandle.standardError.write(Data($0.utf8)) }
         }
         switch sub {
