@@ -28,7 +28,7 @@ public enum RunCommand {
         OptionSpec("check", "check the engine's invariants while it runs; a violation is an error naming the invariant, pass, layer and expert"),
         OptionSpec("json", "print the report as JSON"),
         OptionSpec("csv", "print the report as one CSV header line and one data line (a sweep: one line per run, same columns)"),
-        OptionSpec("set", value: "PATH=VALUE", "change one figure of the hardware, runtime or model preset, e.g. hostLink.h2dBytesPerSecond=12e9 (repeatable; prefix hardware., runtime. or model. when ambiguous); listed in the report", repeatable: true),
+        OptionSpec.presetOverrides,
         OptionSpec("svg", value: "FILE", "with a sweep: draw the ranked decode latencies as a bar chart"),
         OptionSpec("progress", "progress on stderr (tokens/s, ETA) even when stderr is not a terminal"),
         OptionSpec("help", "show this help"),

@@ -250,14 +250,16 @@ public struct ExperimentSpec: Sendable {
         return name
     }
 
-    /// An object of option -> value: a string or number is `--name value`, true a bare flag, false or null leaves it out.
+    /// An object of option -> value: a string or number is `--name value`, true a bare flag, false or null leaves it out,
+    /// a list of strings repeats the option (`"set": ["hostLink.h2dBytesPerSecond=12e9", ...]`).
     static func options(_ field: SpecField) throws -> [Option] {
-        try field.object(allowed: field.value.objectKeys).map { key, value in
+        try field.object(allowed: field.value.objectKeys).flatMap { key, value -> [Option] in
             let name = try optionName(key, field: value)
             switch value.value {
-            case .bool(true): return Option(name: name, value: .flag)
-            case .bool(false), .null: return Option(name: name, value: .absent)
-            default: return Option(name: name, value: .value(try value.scalarText()))
+            case .bool(true): return [Option(name: name, value: .flag)]
+            case .bool(false), .null: return [Option(name: name, value: .absent)]
+            case .array: return try value.nonEmptyArray().map { Option(name: name, value: .value(try $0.scalarText())) }
+            default: return [Option(name: name, value: .value(try value.scalarText()))]
             }
         }
     }

@@ -175,3 +175,10 @@ extension PresetCatalog {
         return item
     }
 }
+
+extension OptionSpec {
+    /// `--set PATH=VALUE`, the same on every command that loads presets.
+    public static let presetOverrides = OptionSpec("set", value: "PATH=VALUE",
+        "change one figure of the hardware, runtime or model preset, e.g. hostLink.h2dBytesPerSecond=12e9 (repeatable; prefix hardware., runtime. or model. when a field is ambiguous); every override is listed in the report",
+        repeatable: true)
+}
