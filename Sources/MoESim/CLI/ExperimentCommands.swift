@@ -125,7 +125,7 @@ enum ExperimentCommands {
         try AtomicOutput.checkDestination(folder, force: args.has("force"))
         // Ctrl-C: no new run starts; the finished ones are written (the rest listed as not run) and the command fails.
         let outcomes = try Interruption.whileStoppingGracefully(notice: "finishing the runs in progress, then writing the finished runs to \(folder)/") {
-            try ExperimentRunner.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count), stop: { Interruption.requested })
+            try ExperimentPreflight.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count), stop: { Interruption.requested })
         }
         if let shard {
             try AtomicOutput.writeDirectory(folder, files: [(ExperimentMerge.shardFile, ExperimentMerge.shardJSON(plan: plan, shard: shard, outcomes: outcomes))],
@@ -176,6 +176,12 @@ enum ExperimentCommands {
 
     /// A name in the experiments folder, or a path to a spec file.
     static func loadSpec(_ name: String, directory: String) throws -> ExperimentSpec {
+        let spec = try findSpec(name, directory: directory)
+        try ExperimentPreflight.checkOptions(spec, commandOptions: commandOptions(spec.command))
+        return spec
+    }
+
+    static func findSpec(_ name: String, directory: String) throws -> ExperimentSpec {
         if name.hasSuffix(".json") || name.contains("/") { return try ExperimentSpec.load(path: name) }
         let path = URL(fileURLWithPath: directory).appendingPathComponent("\(name).json").path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -196,7 +202,11 @@ enum ExperimentCommands {
     static func allSpecs(directory: String) throws -> [ExperimentSpec] {
         let paths = specPaths(directory: directory)
         guard !paths.isEmpty else { throw MoESimError(file: directory, "no experiment specs (*.json) here", hint: "--experiments DIR") }
-        return try paths.map(ExperimentSpec.load)
+        return try paths.map { path in
+            let spec = try ExperimentSpec.load(path: path)
+            try ExperimentPreflight.checkOptions(spec, commandOptions: commandOptions(spec.command))
+            return spec
+        }
     }
 
     static func list(directory: String) throws -> String {
