@@ -241,7 +241,7 @@ public enum RunCommand {
         let range = explicitPasses ?? (timelinePath != nil ? PassRange.defaultJSON : PassRange.defaultSVG)
         var config = SimulationConfig(hardware: hardware, model: model,
                                       quantization: try QuantizationCatalog.resolve(setting("quant") ?? model.defaultQuantization),
-                                      runtime: try RuntimeCatalog.resolve(setting("runtime") ?? "hf-eager", overrides: overrides),
+                                      runtime: try RuntimeCatalog.resolve(setting("runtime") ?? "hf-eager", overrides: overrides).reservingOSMemory(of: hardware),
                                       cache: try CacheSpec.parse(cache),
                                       gating: setting("gating") ?? "topk", prefetch: setting("prefetch") ?? "none", missingCells: missing,
                                       initialFill: fill, kvReserveTokens: kvReserve, seed: seed)

@@ -111,9 +111,11 @@ public enum ServeCommand {
         let overrides = try PresetOverrides.parse(args.all("set"))
         let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b", overrides: overrides)
         let tasks = try ServingTaskCatalog.resolve(args.value("tasks") ?? "emoe-five-tasks")
-        var config = ServingConfig(model: model, hardware: try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie", overrides: overrides),
+        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie", overrides: overrides)
+        var config = ServingConfig(model: model, hardware: hardware,
                                    quantization: try QuantizationCatalog.resolve(args.value("quant") ?? model.defaultQuantization),
-                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned", overrides: overrides), tasks: tasks)
+                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned", overrides: overrides).reservingOSMemory(of: hardware),
+                                   tasks: tasks)
         config.gpus = try args.int("gpus", default: 4, minimum: 1)
         guard let parallelism = ServingCostModel.Parallelism(rawValue: args.value("parallelism") ?? "expert") else {
             throw MoESimError(field: "--parallelism", "expected expert or tensor, found '\(args.value("parallelism")!)'")

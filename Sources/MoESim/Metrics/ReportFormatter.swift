@@ -57,7 +57,8 @@ public enum ReportFormatter {
         }
         out += "GPU        stalled on weights \(seconds(r.gpu.stallSeconds)) in all, \(ms(r.gpu.stallSecondsPerDecodeToken)) per decode token; busy \(percent(r.gpu.busyFraction))\n"
         let m = r.memory
-        out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))\n"
+        out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))"
+            + (hardware.device.osReservedBytes.map { " (of which OS \(ByteSize.format($0.value)))" } ?? "") + "\n"
         out += "Routing    \(String(format: "%.3f", r.routing.activatedExpertsPerTokenLayer ?? 0)) experts per token-layer over \(r.routing.tokenLayers) token-layers; \(r.routing.missingCells) null cells\n"
         if let g = r.gating { out += gatingText(g, routing: r.routing) }
         out += "Makespan   \(seconds(r.makespanSeconds))\n"
