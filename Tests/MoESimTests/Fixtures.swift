@@ -123,8 +123,13 @@ enum Fixtures {
         if let env = ProcessInfo.processInfo.environment["MOESIM_SHARED_TRACES"], !env.isEmpty { return URL(fileURLWithPath: env) }
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/traces")
     }()
-    static var sharedTracesAvailable: Bool {
+    static var sharedTracesPresent: Bool {
         FileManager.default.fileExists(atPath: sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl").path)
     }
+    /// `MOESIM_REQUIRE_SHARED=1` (set by .ci/run): tests that need ../shared run, and fail, when it is absent,
+    /// instead of being skipped.
+    static var sharedTracesRequired: Bool { ProcessInfo.processInfo.environment["MOESIM_REQUIRE_SHARED"] == "1" }
+    /// Whether tests that need ../shared run: it is present, or required.
+    static var sharedTracesAvailable: Bool { sharedTracesPresent || sharedTracesRequired }
     static func sharedTrace(_ name: String) -> String { sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/\(name)").path }
 }

@@ -32,12 +32,13 @@ struct RunSweep {
 
     var isSweep: Bool { !axes.isEmpty }
 
-    /// Splits a comma list. A part without ':' that follows a value with options (`adapmoe:T=0.007,prefill`,
-    /// `lru-per-layer:1,2,4`) belongs to that value.
+    /// Splits a comma list. A number or a KEY=VALUE part without ':' that follows a value with options belongs to that
+    /// value (`lru-per-layer:1,2,4`, `adapmoe:prefill,T=0.007`); any other part starts a new value.
     static func split(_ text: String) -> [String] {
         var values: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-            if let last = values.last, last.contains(":"), !part.contains(":") {
+            let continues = !part.contains(":") && (part.contains("=") || (!part.isEmpty && Double(part) != nil))
+            if let last = values.last, last.contains(":"), continues {
                 values[values.count - 1] = last + "," + part
             } else {
                 values.append(part)
