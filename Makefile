@@ -4,7 +4,7 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+.PHONY: readme-check build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
 
 # What users run is the release build (a debug build is 20-50x slower, with identical output); the tests stay debug.
 SIM = .build/release/sim
@@ -15,13 +15,20 @@ build:
 release:
 	$(SWIFT) build -c release --product sim
 
-# The test command CI runs: the whole suite, the README's first command as a smoke check, then the experiments'
+# The test command CI runs: the whole suite, the README's first command as a smoke check, the README examples
+# marked runnable (.ci/readme-examples), then the experiments'
 # regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s).
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE) > /dev/null
+	.ci/readme-examples
 	$(SWIFT) run sim experiment check
+
+# Runs the README examples marked runnable (part of `make test`).
+readme-check:
+	$(SWIFT) build --product sim
+	.ci/readme-examples
 
 # `make experiment` lists the experiments; `make experiment NAME=x` runs experiments/x.json into results/x/
 # (replacing an earlier results/x/: it is regenerated output, git-ignored).
