@@ -3,7 +3,7 @@ import Foundation
 /// `sim run`: replay a trace on a device with a policy set and print the report.
 public enum RunCommand {
     public static let options: [OptionSpec] = [
-        OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see ../shared/docs/trace-format.md)"),
+        OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see docs/trace-format.md)"),
         OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
         OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, miss, runtime and quant (`sim systems`); explicit options override it"),
