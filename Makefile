@@ -4,7 +4,7 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: readme-check build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+.PHONY: slurm-check readme-check build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
 
 # What users run is the release build (a debug build is 20-50x slower, with identical output); the tests stay debug.
 SIM = .build/release/sim
@@ -24,6 +24,12 @@ test:
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE) > /dev/null
 	.ci/readme-examples
 	$(SWIFT) run sim experiment check
+
+# The experiments README's Slurm job-array recipe, run for real on this machine: installs slurm-wlm and munge if absent
+# (root), starts a private single-node Slurm, submits the README's sbatch block, merges, compares with an unsharded run,
+# stops what it started (.ci/slurm-check; about 2 minutes after the release build).
+slurm-check:
+	.ci/slurm-check
 
 # Runs the README examples marked runnable (part of `make test`).
 readme-check:

@@ -288,3 +288,40 @@ struct RequiredSharedTests {
         #expect(Fixtures.sharedTracesPresent, "MOESIM_REQUIRE_SHARED=1 but \(Fixtures.sharedTraces.path) lacks the recorded traces")
     }
 }
+
+/// Logarithmic value axes and labels that keep apart.
+struct ChartScaleTests {
+    @Test func aLogScaleSpansPowersOfTenAndPlacesValuesByTheirLogarithm() {
+        let scale = NiceScale.logarithmic(minimum: 9.7, maximum: 953)
+        #expect(scale.lower == 1 && scale.upper == 1000)
+        #expect(scale.ticks == [1, 10, 100, 1000])
+        #expect(abs(scale.position(10, from: 0, to: 300) - 100) < 1e-9)
+        #expect(abs(scale.position(100, from: 0, to: 300) - 200) < 1e-9)
+        let narrow = NiceScale.logarithmic(minimum: 0.02, maximum: 0.4)
+        #expect(narrow.ticks == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1])
+        #expect(narrow.tickLabel(0.02) == "0.02" && narrow.tickLabel(1) == "1")
+    }
+
+    @Test func aLogBarChartKeepsSmallBarsVisible() throws {
+        var chart = BarChart(title: "t", xLabel: "x", yLabel: "y (ms)", categories: ["a", "b"], series: [BarChart.Series(name: "", values: [10, 1000])])
+        let linear = chart.svg()
+        chart.logScale = true
+        let log = chart.svg()
+        func heights(_ svg: String) throws -> [Double] {
+            let pattern = try NSRegularExpression(pattern: ##"<rect x="[^"]*" y="[^"]*" width="[^"]*" height="([0-9.]+)" fill="#(?!ffffff)"##)
+            return pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)).map { Double((svg as NSString).substring(with: $0.range(at: 1)))! }
+        }
+        let (l, g) = (try heights(linear), try heights(log))
+        try #require(l.count == 2 && g.count == 2, "\(l) \(g)")
+        #expect(l[0] / l[1] < 0.011, "linear: the small bar is a sliver")
+        #expect(g[0] / g[1] > 0.3, "log: the small bar is a third of the large one")
+        #expect(log.contains(">1000<") && log.contains(">10<"))
+    }
+
+    @Test func slantedLabelsShrinkToTheirSlot() {
+        let chart = BarChart(title: "t", xLabel: "x", yLabel: "y", categories: [], series: [])
+        #expect(chart.slantedSize(slot: 100) == ChartFrame.tickSizePixels)
+        // Neighbouring slanted labels are slot x sin(32 degrees) apart: the font stays below that.
+        #expect(chart.slantedSize(slot: 10) < 10 * sin(32 * Double.pi / 180))
+    }
+}

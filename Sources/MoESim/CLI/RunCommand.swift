@@ -30,6 +30,7 @@ public enum RunCommand {
         OptionSpec("csv", "print the report as one CSV header line and one data line (a sweep: one line per run, same columns)"),
         OptionSpec.presetOverrides,
         OptionSpec("svg", value: "FILE", "with a sweep: draw the ranked decode latencies as a bar chart"),
+        OptionSpec("log-scale", "with --svg: a logarithmic latency axis (for latencies orders of magnitude apart)"),
         OptionSpec("progress", "progress on stderr (tokens/s, ETA) even when stderr is not a terminal"),
         OptionSpec("help", "show this help"),
     ]

@@ -153,9 +153,11 @@ struct RunSweep {
     func chart(_ ranked: [Run]) -> String {
         let done = ranked.filter { $0.report != nil }
         let title = "Mean decode latency, " + axes.map(\.option).joined(separator: " x ") + " (ranked)"
-        return BarChart(title: title, xLabel: axes.map(\.option).joined(separator: " / "),
-                        yLabel: "decode latency per token (ms)",
-                        categories: done.map(label), series: [BarChart.Series(name: "", values: done.map { RunSweep.key($0.report!) * 1000 })],
-                        valueDecimals: 1).svg()
+        var bars = BarChart(title: title, xLabel: axes.map(\.option).joined(separator: " / "),
+                            yLabel: "decode latency per token (ms" + (args.has("log-scale") ? ", log scale)" : ")"),
+                            categories: done.map(label), series: [BarChart.Series(name: "", values: done.map { RunSweep.key($0.report!) * 1000 })],
+                            valueDecimals: 1)
+        bars.logScale = args.has("log-scale")
+        return bars.svg()
     }
 }
