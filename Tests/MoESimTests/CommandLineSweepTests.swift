@@ -75,11 +75,14 @@ struct CommandLineSweepTests {
     // MARK: sweeps
 
     @Test func commaListsSplitAtValuesWithTheirOwnOptions() {
+        let gating = RunSweep.standaloneNames("gating"), cache = RunSweep.standaloneNames("cache")
         #expect(RunSweep.split("a,b,c") == ["a", "b", "c"])
-        #expect(RunSweep.split("lru-per-layer:1,2,4") == ["lru-per-layer:1,2,4"])
-        #expect(RunSweep.split("none,lru-per-layer:2,lfu-per-layer:2") == ["none", "lru-per-layer:2", "lfu-per-layer:2"])
-        #expect(RunSweep.split("topk,adapmoe:prefill,T=0.007") == ["topk", "adapmoe:prefill,T=0.007"])
-        #expect(RunSweep.split("lru-per-layer:2,all-resident,none") == ["lru-per-layer:2", "all-resident", "none"])
+        #expect(RunSweep.split("lru-per-layer:1,2,4", names: cache) == ["lru-per-layer:1,2,4"])
+        #expect(RunSweep.split("none,lru-per-layer:2,lfu-per-layer:2", names: cache) == ["none", "lru-per-layer:2", "lfu-per-layer:2"])
+        #expect(RunSweep.split("lru-per-layer:2,all-resident,none", names: cache) == ["lru-per-layer:2", "all-resident", "none"])
+        #expect(RunSweep.split("adapmoe:T=0.007,prefill,topk", names: gating) == ["adapmoe:T=0.007,prefill", "topk"])
+        #expect(RunSweep.split("adapmoe:T=0.1,expert0-bug", names: gating) == ["adapmoe:T=0.1,expert0-bug"])
+        #expect(RunSweep(try! ArgumentParser.parse(["--gating", "adapmoe:T=1,prefill"], options: RunCommand.options)).isSweep == false)
     }
 
     @Test func aSweepPrintsOneRankedTableWithEveryCombination() throws {

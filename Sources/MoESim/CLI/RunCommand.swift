@@ -92,8 +92,8 @@ public enum RunCommand {
 
     Sweeps: a comma list on any of --\(sweepable.joined(separator: ", --")) runs every combination and prints one
       table ranked by mean decode latency (--csv: one line per run, --json: every report, --svg FILE: a bar chart).
-      After a value with options (NAME:...), a part that is a number or KEY=VALUE continues it:
-      --cache none,lru-per-layer:1,2,4 is two values; --gating topk,adapmoe:prefill,T=0.007 is two. Runs that fail are listed under the
+      After a value with options (NAME:...), a part without ':' continues it unless it is a policy name:
+      --cache none,lru-per-layer:1,2,4 is two values; --gating adapmoe:T=0.007,prefill,topk is two. Runs that fail are listed under the
       table with their error; the exit status is 1 only when every run failed.
     Overrides (--set PATH=VALUE, repeatable): PATH is a field of the hardware, runtime or model preset's JSON (as in
       `sim hardware show`), dotted, e.g. hostLink.h2dBytesPerSecond=12e9, runtime.writeBackOnEvict=false; a sourced

@@ -25,19 +25,31 @@ struct RunSweep {
         self.args = args
         axes = RunCommand.sweepable.compactMap { option in
             guard let text = args.value(option) else { return nil }
-            let values = RunSweep.split(text)
+            let values = RunSweep.split(text, names: RunSweep.standaloneNames(option))
             return values.count > 1 ? Axis(option: option, values: values) : nil
         }
     }
 
     var isSweep: Bool { !axes.isEmpty }
 
-    /// Splits a comma list. A number or a KEY=VALUE part without ':' that follows a value with options belongs to that
-    /// value (`lru-per-layer:1,2,4`, `adapmoe:prefill,T=0.007`); any other part starts a new value.
-    static func split(_ text: String) -> [String] {
+    /// The values of `option` that stand alone without ':' (policy names): after a value with options, such a part
+    /// starts a new value, and any other part without ':' continues the options.
+    static func standaloneNames(_ option: String) -> Set<String> {
+        switch option {
+        case "gating": return Set(gatingPolicies.names)
+        case "prefetch": return Set(prefetchPolicies.names)
+        case "miss": return Set(missPolicies.names)
+        case "cache": return ["none", "all-resident"]
+        default: return []
+        }
+    }
+
+    /// Splits a comma list. A part without ':' that follows a value with options belongs to that value
+    /// (`lru-per-layer:1,2,4`, `adapmoe:T=0.007,prefill`) unless it is a name that stands alone (`topk`, `none`).
+    static func split(_ text: String, names: Set<String> = []) -> [String] {
         var values: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-            let continues = !part.contains(":") && (part.contains("=") || (!part.isEmpty && Double(part) != nil))
+            let continues = !part.contains(":") && !names.contains(part)
             if let last = values.last, last.contains(":"), continues {
                 values[values.count - 1] = last + "," + part
             } else {
