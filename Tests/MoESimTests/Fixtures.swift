@@ -130,15 +130,17 @@ enum Fixtures {
         if let env = ProcessInfo.processInfo.environment["MOESIM_SHARED_TRACES"], !env.isEmpty { return URL(fileURLWithPath: env) }
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/traces")
     }()
-    /// Whether tests that read ../shared run. With MOESIM_REQUIRE_SHARED=1 (CI) they always run, so a missing
-    /// ../shared fails them instead of skipping them silently.
-    static var sharedTracesAvailable: Bool {
-        requireShared || FileManager.default.fileExists(atPath: sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl").path)
+    static var sharedTracesPresent: Bool {
+        FileManager.default.fileExists(atPath: sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl").path)
     }
-    static var requireShared: Bool { ProcessInfo.processInfo.environment["MOESIM_REQUIRE_SHARED"] == "1" }
+    /// `MOESIM_REQUIRE_SHARED=1` (set by .ci/run): tests that need ../shared run, and fail, when it is absent,
+    /// instead of being skipped.
+    static var sharedTracesRequired: Bool { ProcessInfo.processInfo.environment["MOESIM_REQUIRE_SHARED"] == "1" }
+    /// Whether tests that need ../shared run: it is present, or required.
+    static var sharedTracesAvailable: Bool { sharedTracesPresent || sharedTracesRequired }
     /// The route traces of ../shared/traces/bigmoeonedge-route-trace (same rule as `sharedTracesAvailable`).
     static var routeTracesAvailable: Bool {
-        requireShared || FileManager.default.fileExists(atPath: routeTrace("qwen.route.csv"))
+        sharedTracesRequired || FileManager.default.fileExists(atPath: routeTrace("qwen.route.csv"))
     }
     static func routeTrace(_ name: String) -> String { sharedTraces.appendingPathComponent("bigmoeonedge-route-trace/\(name)").path }
     static func sharedTrace(_ name: String) -> String { sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/\(name)").path }

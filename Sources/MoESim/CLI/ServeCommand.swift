@@ -37,6 +37,7 @@ public enum ServeCommand {
         OptionSpec("kv-reserve-output", value: "N", "KV cache reserved per request: its prompt plus N generated tokens", default: "1000"),
         OptionSpec("seconds-per-token", value: "C", "eMoE scheduler's c (Eq. 3)", default: "measured online: busy seconds per processed token"),
         OptionSpec("json", "print the full report as JSON"),
+        OptionSpec.presetOverrides,
         OptionSpec("help", "show this help"),
     ]
 
@@ -107,11 +108,14 @@ public enum ServeCommand {
     }
 
     public static func simulate(_ args: ParsedArguments) throws -> ServingReport {
-        let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b")
+        let overrides = try PresetOverrides.parse(args.all("set"))
+        let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b", overrides: overrides)
         let tasks = try ServingTaskCatalog.resolve(args.value("tasks") ?? "emoe-five-tasks")
-        var config = ServingConfig(model: model, hardware: try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie"),
+        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie", overrides: overrides)
+        var config = ServingConfig(model: model, hardware: hardware,
                                    quantization: try QuantizationCatalog.resolve(args.value("quant") ?? model.defaultQuantization),
-                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned"), tasks: tasks)
+                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned", overrides: overrides).reservingOSMemory(of: hardware),
+                                   tasks: tasks)
         config.gpus = try args.int("gpus", default: 4, minimum: 1)
         guard let parallelism = ServingCostModel.Parallelism(rawValue: args.value("parallelism") ?? "expert") else {
             throw MoESimError(field: "--parallelism", "expected expert or tensor, found '\(args.value("parallelism")!)'")
@@ -153,7 +157,7 @@ public enum ServeCommand {
         let routing: RequestRoutingModel
         let requests: [ServingRequest]
         var arrivals = workload.ratePerSecond.isFinite ? "poisson" : "all at time 0"
-        var notes: [String] = []
+        var notes = overrides.texts.map { "override: --set \($0)" }
         if let trace = args.value("trace") {
             let recorded = try RecordedRequestRouting(path: trace, model: model)
             let built = try RequestStream.fromTrace(recorded, options: workload, tasks: tasks, requestsGiven: args.value("requests") != nil)

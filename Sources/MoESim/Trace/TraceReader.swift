@@ -6,7 +6,7 @@ public enum MissingCellPolicy: String, Sendable, CaseIterable {
     case skip
 }
 
-/// Streams a moe-trace v1 JSONL file and enforces every rule of `../shared/docs/trace-format.md`:
+/// Streams a moe-trace v1 JSONL file and enforces every rule of `docs/trace-format.md`:
 /// each violation is an error naming the file, the line and the field. Nothing is guessed.
 public final class TraceReader {
     public enum Item { case request(Int), token }
@@ -41,7 +41,7 @@ public final class TraceReader {
         }
         guard let first = firstLine else {
             throw MoESimError(file: path, line: max(1, lines.lineNumber), "empty trace: expected the moe-trace header on line 1",
-                              hint: "see ../shared/docs/trace-format.md")
+                              hint: "see docs/trace-format.md")
         }
         let headerLine = lines.lineNumber
         let parsed: JSONValue
