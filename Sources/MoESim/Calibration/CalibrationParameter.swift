@@ -67,6 +67,12 @@ public enum CalibrationParameters {
               "the runtime's fixed host cost per expert run"),
         .init("per-pass-overhead", .runtime, "perPassOverheadSeconds", 1e-6, 1, "s",
               "the runtime's fixed cost per forward pass (sampling, generation loop)"),
+        .init("kernel-efficiency-hqq2", .runtime, "expertKernelEfficiency.hqq2", 0.01, 1, "of roofline",
+              "fraction of the memory roofline the stack's 2-bit HQQ expert kernel reaches", whenAbsent: 1),
+        .init("kernel-efficiency-hqq3", .runtime, "expertKernelEfficiency.hqq3", 0.01, 1, "of roofline",
+              "fraction of the memory roofline the stack's 3-bit HQQ expert kernel reaches", whenAbsent: 1),
+        .init("kernel-efficiency-hqq4", .runtime, "expertKernelEfficiency.hqq4", 0.01, 1, "of roofline",
+              "fraction of the memory roofline the stack's 4-bit HQQ expert kernel reaches", whenAbsent: 1),
     ]
 
     public static func named(_ name: String) throws -> CalibrationParameter {

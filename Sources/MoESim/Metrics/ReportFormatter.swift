@@ -62,6 +62,9 @@ public enum ReportFormatter {
             }
         }
         out += "GPU        stalled on weights \(seconds(r.gpu.stallSeconds)) in all, \(ms(r.gpu.stallSecondsPerDecodeToken)) per decode token; busy \(percent(r.gpu.busyFraction))\n"
+        if r.gpu.hostWaitSeconds > 0 {
+            out += "Host       the GPU waited for the host to issue work \(seconds(r.gpu.hostWaitSeconds)) in all, \(ms(r.gpu.hostWaitSecondsPerDecodeToken)) per decode token\n"
+        }
         let m = r.memory
         out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))"
             + (hardware.device.osReservedBytes.map { " (of which OS \(ByteSize.format($0.value)))" } ?? "") + "\n"
@@ -195,6 +198,7 @@ public enum ReportFormatter {
             ("h2d_bytes", f(r.link.h2dBytes)), ("h2d_bytes_per_decode_token", f(r.link.h2dBytesPerDecodeToken)),
             ("d2h_bytes", f(r.link.d2hBytes)), ("h2d_busy_fraction", f(r.link.h2dBusyFraction)),
             ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),
+            ("host_wait_s", f(r.gpu.hostWaitSeconds)), ("host_wait_per_decode_token_s", f(r.gpu.hostWaitSecondsPerDecodeToken)),
             ("peak_device_bytes", f(r.memory.peakDeviceBytes)), ("activated_experts_per_token_layer", f(r.routing.activatedExpertsPerTokenLayer)),
             ("missing_cells", "\(r.routing.missingCells)"), ("makespan_s", f(r.makespanSeconds)),
             // Empty unless the gating policy drops experts.
