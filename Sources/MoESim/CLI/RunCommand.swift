@@ -148,7 +148,7 @@ public enum RunCommand {
             throw MoESimError(field: "--initial-fill", "expected highest-index or empty, found '\(args.value("initial-fill")!)'")
         }
         let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090")
-        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
+        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0, maximum: MemoryPlanRules.maxKVReserveTokens)
         let allowWider = args.has("allow-wider-cells")
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
         let seedText = args.value("seed") ?? "\(SimulationConfig.defaultSeed)"
@@ -206,6 +206,7 @@ public enum RunCommand {
             let observers: [SimulationObserver] = ([checker, recordsTimeline ? timeline : nil] as [SimulationObserver?]).compactMap { $0 }
             simulation.observer = observers.count > 1 ? ObserverFanout(observers) : observers.first
             let report = try simulation.run()
+            try ReportEncoding.checkFinite(makespanSeconds: report.makespanSeconds)
             do {
                 try checker?.verify(report: report)
             } catch let violation as InvariantViolation {
@@ -230,7 +231,7 @@ public enum RunCommand {
             }
         }
         if args.has("json") {
-            out += ReportFormatter.json(report, baseline: baseline, baselineSet: args.value("baseline"))
+            out += try ReportFormatter.json(report, baseline: baseline, baselineSet: args.value("baseline"))
         } else if args.has("csv") {
             out += ReportFormatter.csv(report, baseline: baseline)
         } else {

@@ -94,7 +94,7 @@ public enum ServeCommand {
         if args.has("help") { out += help + "\n"; return }
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim serve --help`") }
         let report = try simulate(args)
-        out += args.has("json") ? ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
+        out += args.has("json") ? try ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
     }
 
     static func double(_ args: ParsedArguments, _ name: String, default fallback: Double, minimum: Double = -.infinity, allowInfinity: Bool = false) throws -> Double {

@@ -214,5 +214,6 @@ public struct HardwareProfile: Codable, Sendable {
         case .storage:
             guard storage != nil else { throw MoESimError(file: file, field: "storage", "required when offloadTier is \"storage\"") }
         }
+        try HardwareBounds.check(self, file: file)
     }
 }
