@@ -181,8 +181,10 @@ public enum RunCommand {
                               hint: "choose fewer, or add --timeline FILE for the full schedule")
         }
         // Refuse before a long run, not after it.
+        try OutputPath.checkDistinct([("--timeline", timelinePath), ("--timeline-svg", svgPath)])
         for (option, path) in [("--timeline", timelinePath), ("--timeline-svg", svgPath)] {
             guard let path else { continue }
+            try OutputPath.checkReplaceable(path, folder: false)
             if FileManager.default.fileExists(atPath: path) && !args.has("force") {
                 throw MoESimError(file: path, field: option, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another file")
             }
