@@ -214,11 +214,11 @@ struct CommandLineSweepTests {
     @Test func experimentSetCollapsesAnAxisReplacesABaseOptionAndPassesPresetFields() throws {
         let dir = try CommandLineSweepTests.specDirectory { $0 }
         let r = Fixtures.sim(["experiment", "run", "quickstart", "--experiments", dir, "--out", dir + "/out", "--quiet",
-                              "--set", "cache=lru-per-layer:4", "--set", "quant=hqq4", "--set", "hostLink.h2dBytesPerSecond=12e9"])
+                              "--set", "cache=lru-per-layer:4", "--set", "quant=hqq4", "--set", "hostLink.h2dBytesPerSecond=20e9"])
         #expect(r.code == 0, "\(r.err)")
         let report = try String(contentsOfFile: dir + "/out/report.md", encoding: .utf8)
-        #expect(report.contains("Re-run with --set cache=lru-per-layer:4 --set quant=hqq4 --set hostLink.h2dBytesPerSecond=12e9"))
-        #expect(report.contains("--quant hqq4 --set hostLink.h2dBytesPerSecond=12e9"))
+        #expect(report.contains("Re-run with --set cache=lru-per-layer:4 --set quant=hqq4 --set hostLink.h2dBytesPerSecond=20e9"))
+        #expect(report.contains("--quant hqq4 --set hostLink.h2dBytesPerSecond=20e9"))
         let results = try JSONValue.parse(try String(contentsOfFile: dir + "/out/results.json", encoding: .utf8))
         guard case let .array(runs)? = results["runs"] else { Issue.record("no runs"); return }
         #expect(runs.count == 2, "the collapsed axis and its baseline")

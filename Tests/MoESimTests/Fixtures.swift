@@ -70,9 +70,10 @@ enum Fixtures {
     static func trace(_ tokens: [[[Int]]], phase: String = "decode", startPosition: Int = 0) -> String {
         var lines = [header, #"{"request":"r0"}"#]
         for (i, layers) in tokens.enumerated() {
-            let experts = "[" + layers.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+            // A layer with no expert is a null cell (an empty selection is not one; replayed with none under --missing skip).
+            let experts = "[" + layers.map { $0.isEmpty ? "null" : "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
             let weights = "[" + layers.map { cell in
-                cell.count == 2 ? "[0.75,0.25]" : (cell.count == 1 ? "[1.0]" : "[]")
+                cell.count == 2 ? "[0.75,0.25]" : (cell.count == 1 ? "[1.0]" : "null")
             }.joined(separator: ",") + "]"
             lines.append(#"{"request":"r0","phase":"\#(phase)","pos":\#(startPosition + i),"experts":\#(experts),"weights":\#(weights)}"#)
         }

@@ -30,10 +30,11 @@ public struct ParsedArguments: Sendable {
     public func all(_ name: String) -> [String] { repeated[name] ?? [] }
     public func has(_ name: String) -> Bool { flags.contains(name) }
 
-    public func int(_ name: String, default fallback: Int, minimum: Int = Int.min) throws -> Int {
+    public func int(_ name: String, default fallback: Int, minimum: Int = Int.min, maximum: Int = Int.max) throws -> Int {
         guard let text = values[name] else { return fallback }
-        guard let v = Int(text), v >= minimum else {
-            throw MoESimError(field: "--\(name)", "expected an integer\(minimum > Int.min ? " >= \(minimum)" : ""), found '\(text)'")
+        guard let v = Int(text), v >= minimum, v <= maximum else {
+            let range = maximum < Int.max ? " in \(minimum) ... \(maximum)" : (minimum > Int.min ? " >= \(minimum)" : "")
+            throw MoESimError(field: "--\(name)", "expected an integer\(range), found '\(text)'")
         }
         return v
     }

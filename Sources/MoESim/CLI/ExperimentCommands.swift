@@ -135,7 +135,20 @@ enum ExperimentCommands {
         } else {
             try write(try ExperimentResults(plan: plan, outcomes: outcomes), to: folder, force: args.has("force"), out: &out)
         }
-        try failIfInterrupted(outcomes, listedIn: "\(folder)/" + (shard == nil ? ExperimentResults.reportFile + " and " + ExperimentResults.resultsFile : ExperimentMerge.shardFile))
+        let listedIn = "\(folder)/" + (shard == nil ? ExperimentResults.reportFile + " and " + ExperimentResults.resultsFile : ExperimentMerge.shardFile)
+        try failIfInterrupted(outcomes, listedIn: listedIn)
+        try failIfNoRunSucceeded(outcomes, listedIn: listedIn)
+    }
+
+    /// A sweep in which runs failed and none succeeded measured nothing: its results are written (they say why each
+    /// run failed), and the command fails, so a script or CI does not take it for a result. (A sweep whose runs were
+    /// all skipped, their shared traces being absent, stays a success: skipping is documented, not an error.)
+    static func failIfNoRunSucceeded(_ outcomes: [RunOutcome], listedIn files: String) throws {
+        let ok = outcomes.contains { if case .ok = $0.status { return true } else { return false } }
+        let failed = outcomes.contains { if case .failed = $0.status { return true } else { return false } }
+        guard failed && !ok else { return }
+        throw MoESimError("no run succeeded: \(outcomes.count) runs\(skipNote(outcomes)); why each did not is in \(files)",
+                          hint: "repeat one run's command (listed there) to see its error")
     }
 
     /// After a sweep stopped by Ctrl-C: a non-zero exit that says what was kept.

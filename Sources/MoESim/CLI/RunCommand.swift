@@ -147,7 +147,7 @@ public enum RunCommand {
         }
         let outcome = try simulate(args, progress: ProgressLine.wanted(explicit: args.has("progress")))
         if args.has("json") {
-            out += ReportFormatter.json(outcome.report, baseline: outcome.baseline, baselineSet: args.value("baseline"))
+            out += try ReportFormatter.json(outcome.report, baseline: outcome.baseline, baselineSet: args.value("baseline"))
         } else if args.has("csv") {
             out += ReportFormatter.csv(outcome.report, baseline: outcome.baseline)
         } else {
@@ -202,7 +202,7 @@ public enum RunCommand {
         }
         let overrides = try PresetOverrides.parse(args.all("set"))
         let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090", overrides: overrides)
-        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
+        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0, maximum: MemoryPlanRules.maxKVReserveTokens)
         let allowWider = args.has("allow-wider-cells")
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
         let seedText = args.value("seed") ?? "\(SimulationConfig.defaultSeed)"
@@ -233,8 +233,10 @@ public enum RunCommand {
                               hint: "choose fewer, or add --timeline FILE for the full schedule")
         }
         // Refuse before a long run, not after it.
+        try OutputPath.checkDistinct([("--timeline", timelinePath), ("--timeline-svg", svgPath)])
         for (option, path) in [("--timeline", timelinePath), ("--timeline-svg", svgPath)] {
             guard let path else { continue }
+            try OutputPath.checkReplaceable(path, folder: false)
             if FileManager.default.fileExists(atPath: path) && !args.has("force") {
                 throw MoESimError(file: path, field: option, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another file")
             }
@@ -257,6 +259,7 @@ public enum RunCommand {
         simulation.observer = observers.count > 1 ? ObserverFanout(observers) : observers.first
         var report = try simulation.run()
         meter?.finish()
+        try ReportEncoding.checkFinite(makespanSeconds: report.makespanSeconds)
         do {
             try checker?.verify(report: report)
         } catch let violation as InvariantViolation {

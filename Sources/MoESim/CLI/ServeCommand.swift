@@ -95,7 +95,7 @@ public enum ServeCommand {
         if args.has("help") { out += help + "\n"; return }
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim serve --help`") }
         let report = try simulate(args)
-        out += args.has("json") ? ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
+        out += args.has("json") ? try ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
     }
 
     static func double(_ args: ParsedArguments, _ name: String, default fallback: Double, minimum: Double = -.infinity, allowInfinity: Bool = false) throws -> Double {
@@ -142,14 +142,14 @@ public enum ServeCommand {
         config.seed = seed
 
         var workload = WorkloadOptions()
-        workload.requests = try args.int("requests", default: 200, minimum: 1)
+        workload.requests = try args.int("requests", default: 200, minimum: 1, maximum: SynthesisLimits.maxRequests)
         workload.ratePerSecond = try double(args, "rate", default: 1, allowInfinity: true)
         guard workload.ratePerSecond > 0 else { throw MoESimError(field: "--rate", "expected a positive number of requests per second (or inf)") }
         workload.seed = seed
         workload.mix = try args.value("task-mix").map { try TaskMix.parse($0, tasks: tasks) }
-        workload.promptTokens = try args.value("prompt-tokens").map { _ in try args.int("prompt-tokens", default: 1, minimum: 1) }
-        workload.outputTokens = try args.value("output-tokens").map { _ in try args.int("output-tokens", default: 1, minimum: 1) }
-        workload.maxNewTokens = try args.int("max-new-tokens", default: 1000, minimum: 1)
+        workload.promptTokens = try args.value("prompt-tokens").map { _ in try args.int("prompt-tokens", default: 1, minimum: 1, maximum: SynthesisLimits.maxTokens) }
+        workload.outputTokens = try args.value("output-tokens").map { _ in try args.int("output-tokens", default: 1, minimum: 1, maximum: SynthesisLimits.maxTokens) }
+        workload.maxNewTokens = try args.int("max-new-tokens", default: 1000, minimum: 1, maximum: SynthesisLimits.maxTokens)
         workload.sloScale = try double(args, "slo-scale", default: 1)
         workload.labelNoise = try double(args, "label-noise", default: 0)
         workload.traceTask = args.value("trace-task")

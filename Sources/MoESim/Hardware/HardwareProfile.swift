@@ -17,7 +17,7 @@ public struct HardwareProfile: Codable, Sendable {
     /// Where offloaded experts live: `host` memory (copied over `hostLink`) or `storage` (read into device memory).
     public var offloadTier: OffloadTier
 
-    public enum OffloadTier: String, Codable, Sendable { case host, storage }
+    public enum OffloadTier: String, Codable, Sendable, CaseIterable, KnownJSONValues { case host, storage }
 
     public struct Device: Codable, Sendable {
         public var memoryBytes: Sourced<Double>
@@ -226,5 +226,6 @@ public struct HardwareProfile: Codable, Sendable {
         case .storage:
             guard storage != nil else { throw MoESimError(file: file, field: "storage", "required when offloadTier is \"storage\"") }
         }
+        try HardwareBounds.check(self, file: file)
     }
 }

@@ -170,16 +170,11 @@ public enum ReportFormatter {
         var speedup: Double?
     }
 
-    public static func json(_ r: Report, baseline: Report? = nil, baselineSet: String? = nil) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let data: Data
+    public static func json(_ r: Report, baseline: Report? = nil, baselineSet: String? = nil) throws -> String {
         if let baseline {
-            data = try! encoder.encode(WithBaseline(report: r, baseline: baseline, baselineChanges: baselineSet ?? "", speedup: speedup(r, over: baseline)))
-        } else {
-            data = try! encoder.encode(r)
+            return try ReportEncoding.json(WithBaseline(report: r, baseline: baseline, baselineChanges: baselineSet ?? "", speedup: speedup(r, over: baseline)))
         }
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return try ReportEncoding.json(r)
     }
 
     /// Flat key figures, in a fixed column order.
