@@ -33,7 +33,10 @@ extension Simulation {
             // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
             if insertsPrefetches { prefetchedUnused[evicted] = false }
             if writeBack {
-                if forLoad && swapOrder == .loadFirst {
+                // On separate copy engines the order of a swap's two copies cannot change a result (the link re-divides
+                // its bandwidth at every start and end; RuntimeSemanticsTests), so the write-back goes first there: the
+                // load then starts at the shared rate instead of being re-rated an instant later (one event fewer).
+                if forLoad && swapOrder == .loadFirst && d2h === h2d {
                     pendingWriteBack = Int32(evicted)
                 } else {
                     writeBackExpert(evicted)
