@@ -4,26 +4,52 @@ TRACE ?= traces/mixtral-8x7b-synth.moetrace.jsonl
 
 SHARED_TRACES ?= ../shared/traces
 
-.PHONY: build test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+.PHONY: slurm-check readme-check build release test bench soak run cache-table experiment fuzz test-asan test-tsan clean
+
+# What users run is the release build (a debug build is 20-50x slower, with identical output); the tests stay debug.
+SIM = .build/release/sim
 
 build:
 	$(SWIFT) build
 
-# The test command CI runs: the whole suite, the README's first command as a smoke check, then the experiments'
-# regression guard (re-runs each experiment's small check variant against experiments/expected/; about 10 s).
+release:
+	$(SWIFT) build -c release --product sim
+
+# The test command CI runs: the whole suite, the README's first command as a smoke check, the README examples
+# marked runnable (.ci/readme-examples), then the experiments' regression guard (re-runs each experiment's small check
+# variant against experiments/expected/; about 10 s), then the measurement kit's host probes (tools/measure-device,
+# Python; skipped where python3 is absent).
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) run sim --hardware 4090 --trace $(TRACE) > /dev/null
+	.ci/readme-examples
 	$(SWIFT) run sim experiment check
+	@if command -v python3 > /dev/null; then python3 tools/measure-device/test_measure_device.py --sim "$$($(SWIFT) build --show-bin-path)/sim"; \
+	else echo "skipped tools/measure-device test: no python3"; fi
+
+# The experiments README's Slurm job-array recipe, run for real on this machine: installs slurm-wlm and munge if absent
+# (root), starts a private single-node Slurm, submits the README's sbatch block, merges, compares with an unsharded run,
+# stops what it started (.ci/slurm-check; about 2 minutes after the release build).
+slurm-check:
+	.ci/slurm-check
+
+# Runs the README examples marked runnable (part of `make test`).
+readme-check:
+	$(SWIFT) build --product sim
+	.ci/readme-examples
 
 # `make experiment` lists the experiments; `make experiment NAME=x` runs experiments/x.json into results/x/
-# (replacing an earlier results/x/: it is regenerated output, git-ignored).
-experiment:
+# (replacing an earlier results/x/: it is regenerated output, git-ignored). NAME=fidelity runs `sim fidelity`, whose
+# report (tables per source, one-point calibration, log-log scatter) the generic experiment output cannot hold.
+# ARGS adds options, e.g. ARGS="--set quant=fp16" (see `sim experiment --help`).
+experiment: release
 ifeq ($(strip $(NAME)),)
-	$(SWIFT) run sim experiment list
+	$(SIM) experiment list
+else ifeq ($(strip $(NAME)),fidelity)
+	$(SIM) fidelity --out results/fidelity --force
 else
-	$(SWIFT) run sim experiment run $(NAME) --force
+	$(SIM) experiment run $(NAME) --force $(ARGS)
 endif
 
 # Replay speed and memory (release build): about 30 s.
@@ -41,12 +67,12 @@ soak:
 	grep digest .build/soak-2.txt > .build/soak-2.digests
 	cmp .build/soak-1.digests .build/soak-2.digests && echo "soak: both runs gave the same digests"
 
-run:
-	$(SWIFT) run sim --hardware 4090 --trace $(TRACE)
+run: release
+	$(SIM) --hardware 4090 --trace $(TRACE) $(ARGS)
 
 # Hit rate of every cache policy at per-layer capacities 1..7 on the real HumanEval decode trace, next to Belady.
-cache-table:
-	$(SWIFT) run sim cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
+cache-table: release
+	$(SIM) cache sweep --trace $(SHARED_TRACES)/mixtral-8x7b-vllm-fp8/humaneval-decode.moetrace.jsonl --capacities 1..7
 
 # Fuzz every parser (traces, presets, profiles, experiment specs and shards, recorder imports, policy strings) with
 # libFuzzer and AddressSanitizer for FUZZ_SECONDS each; prints executions and findings per target and exits 1 on any.

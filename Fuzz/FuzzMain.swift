@@ -23,6 +23,8 @@ final class FuzzEnvironment {
     let toyTracePath: String
     /// `sim --json` output on the toy trace: the report experiment metrics are taken from.
     let sampleReport: JSONValue
+    /// The presets the `figures` target changes the numbers of.
+    lazy var figurePresets: [FuzzFigures.Preset] = FuzzFigures.presets(self)
 
     init() {
         resources = FuzzEnvironment.locateResources()

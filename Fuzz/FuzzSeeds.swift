@@ -100,6 +100,20 @@ enum FuzzSeeds {
             put("import-merge", "shared-two-formats.jsonl", first + "\n----\n" + second + "\n")
         }
 
+        // Measurements files as shipped, and one that reads the toy trace.
+        for path in ((try? FileManager.default.contentsOfDirectory(atPath: repo + "/experiments/measurements")) ?? []).filter({ $0.hasSuffix(".csv") }).sorted() {
+            put("measurements", path, lines(repo + "/experiments/measurements/" + path).joined(separator: "\n"))
+        }
+        put("measurements", "toy.csv", "# source: fuzz seed\noptions,measured_tokens_per_second,measured_ttft_seconds,measured_hit_rate,note,group,anchor\n"
+            + "--hardware \(env.hardwarePath) --model \(env.modelPath) --quant hqq2 --cache lru-per-layer:2,3.5,0.2,0.5,\"a, b\",g,yes\n")
+        // Figures: each shipped preset unchanged, and with its first numbers at a range edge and on the log scale.
+        for i in env.figurePresets.indices {
+            let p = UInt8(i)
+            putBytes("figures", "preset-\(i)", [p])
+            putBytes("figures", "preset-\(i)-edges", [p, 0, 0, 1] + [UInt8](repeating: 0, count: 8) + [1, 1, 0, 1] + [UInt8](repeating: 0, count: 8) + [3])
+            putBytes("figures", "preset-\(i)-log", [p, 2, 0, 0, 0x58, 0x02, 200, 0, 0, 0, 0, 0])
+        }
+
         // Policy strings: gating, prefetch and cache, one per line.
         for (i, text) in policySeeds.enumerated() { put("policy", "seed-\(i).txt", text) }
         for target in fuzzTargets.map(\.name) {

@@ -18,6 +18,10 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "import-request-rows", summary: "`sim trace import --from request-rows`, output read back", run: FuzzImport.requestRows),
     FuzzTarget(name: "import-merge", summary: "`sim trace import` of up to 3 recordings (split at a line ----), formats detected, merged",
                run: FuzzImport.merge),
+    FuzzTarget(name: "measurements", summary: "a measurements CSV (sim calibrate, sim fidelity): read, then `sim fidelity` of its rows on the toy trace",
+               run: FuzzMeasurements.run),
+    FuzzTarget(name: "figures", summary: "numbers of every shipped hardware/runtime preset (and Mixtral) set over 1e-300..1e308 and the range edges, then `sim run` and `sim serve`",
+               run: FuzzFigures.run),
     FuzzTarget(name: "policy", summary: "--gating / --prefetch / --cache strings (lines 1-3): parse, then a replay of the toy trace", run: FuzzPolicies.run),
 ]
 
@@ -118,13 +122,7 @@ enum FuzzTraces {
             if second != text { finding("trace-binary: the JSONL form of an accepted binary trace reads back different") }
         } catch {
             expectUserError(error, "trace-binary -> JSONL")
-            // Weights are float32 in the binary form and decimal text in JSONL: a sum within a rounding step of the
-            // tolerance may fall on either side of it.
-            if let e = error as? MoESimError, e.message.hasPrefix("weights sum to "),
-               let sum = Double(e.message.dropFirst("weights sum to ".count).prefix { $0 != "," }),
-               abs(abs(sum - 1) - TraceReader.weightSumTolerance) < 1e-6 {
-                return
-            }
+            // Both readers check the weights as float32 (`TraceReader.weightsSumToOne`): no rounding excuse is left.
             finding("trace-binary: the binary reader accepted a trace the JSONL reader rejects: \(error)")
         }
     }
@@ -277,5 +275,16 @@ enum FuzzPolicies {
         tolerate("--cache") { _ = try CacheSpec.parse(cache) }
         runSim(["--trace", env.toyTracePath, "--model", env.modelPath, "--hardware", env.hardwarePath, "--quant", "hqq2",
                 "--gating", gating, "--prefetch", prefetch, "--cache", cache, "--json"])
+    }
+}
+
+enum FuzzMeasurements {
+    /// Reads the file; when it reads, simulates its rows on the toy trace (no one-point fit: that would be slow).
+    static func run(_ bytes: UnsafeBufferPointer<UInt8>, _ env: FuzzEnvironment) {
+        let path = env.file("measurements.csv", bytes)
+        var valid = false
+        tolerate("measurements") { _ = try MeasurementFile.load(path: path); valid = true }
+        guard valid else { return }
+        runSim(["fidelity", "--measurements", path, "--trace", env.toyTracePath, "--one-point-fit", "none", "--jobs", "1", "--json"])
     }
 }

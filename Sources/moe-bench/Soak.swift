@@ -13,7 +13,7 @@ func soak() throws {
     config.beladyReference = false
     func replay(_ tokens: Int) throws -> String {
         let report = try Simulation(config: config, source: SyntheticPassSource(model: model, tokens: tokens, seed: 1)).run()
-        return ReportFormatter.json(report)
+        return try ReportFormatter.json(report)
     }
     var short = ""
     let shortSeconds = try seconds { short = try replay(replayTokens / 10) }

@@ -4,7 +4,7 @@ import Testing
 
 /// The `sim` command line: help, catalogs, output formats, synthetic traces, baselines.
 struct CLITests {
-    static let hardwareNames: Set<String> = ["a100-40g-pcie", "a100-80g-sxm", "rtx4090", "rtx3090", "rtx3080-laptop-16g", "rtx3060-12g",
+    static let hardwareNames: Set<String> = ["a100-40g-pcie", "a100-80g-sxm", "rtx4090", "rtx3090", "rtx3080-laptop-16g", "rtx3060-12g", "rtx3060-12g-gen3",
                                              "rtx-a6000", "t4", "jetson-agx-orin-64g", "jetson-orin-nano-8g", "snapdragon-8-gen5-ufs4"]
     static let modelNames: Set<String> = ["mixtral-8x7b", "mixtral-8x22b", "deepseek-v2-lite", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b",
                                           "olmoe-1b-7b", "gpt-oss-20b", "gpt-oss-120b"]
@@ -88,13 +88,13 @@ struct CLITests {
 
     // MARK: Catalogs
 
-    @Test func hardwareListNamesAllTenPresets() {
+    @Test func hardwareListNamesAllPresets() {
         for args in [["hardware", "list"], ["hardware"]] {
             let r = Fixtures.sim(args)
             #expect(r.code == 0)
             #expect(r.err.isEmpty)
             let names = CLITests.firstColumn(r.out)
-            #expect(names.count == 11)
+            #expect(names.count == 12)
             #expect(Set(names) == CLITests.hardwareNames)
             #expect(r.out.contains("sim hardware show NAME"))
         }
@@ -134,7 +134,7 @@ struct CLITests {
     @Test func everyHardwarePresetLoadsValidatesAndHasSources() throws {
         let presets = try HardwareCatalog.presets()
         #expect(Set(presets.map(\.name)) == CLITests.hardwareNames)
-        #expect(presets.count == 11)
+        #expect(presets.count == 12)
         for (p, file) in zip(presets, ResourceLocator.presetFiles(kind: "hardware")) {
             #expect(file.deletingPathExtension().lastPathComponent == p.name, "file name matches the preset name")
             try p.validate(file: file.path)

@@ -290,6 +290,17 @@ struct ExperimentTests {
         #expect(csv.split(separator: "\n")[2].hasPrefix("1,cache=nonsense-per-layer:2,sweep,failed,"))
     }
 
+    /// Issue 19 row 10: with "onRunError": "record" and every run failing, the sweep exited 0 ("5 runs, 5 failed (recorded)").
+    @Test func aSweepWhereNoRunSucceededFails() throws {
+        let workspace = Workspace()
+        workspace.spec(axes: #"[{"option": "cache", "values": ["nonsense-per-layer:1", "nonsense-per-layer:2"]}]"#, extra: #", "onRunError": "record""#)
+        let r = workspace.sim(["run", "toy", "--out", workspace.path("c")])
+        #expect(r.code == 1)
+        #expect(r.err.contains("error: no run succeeded: 2 runs, 2 failed (recorded); why each did not is in \(workspace.path("c"))/report.md"), "\(r.err)")
+        // The results that say why are still written.
+        #expect(FileManager.default.fileExists(atPath: workspace.path("c/results.csv")))
+    }
+
     // MARK: - Output files
 
     @Test func resultsAreWrittenWholeAndNotOverwrittenWithoutForce() throws {

@@ -70,9 +70,10 @@ enum Fixtures {
     static func trace(_ tokens: [[[Int]]], phase: String = "decode", startPosition: Int = 0) -> String {
         var lines = [header, #"{"request":"r0"}"#]
         for (i, layers) in tokens.enumerated() {
-            let experts = "[" + layers.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+            // A layer with no expert is a null cell (an empty selection is not one; replayed with none under --missing skip).
+            let experts = "[" + layers.map { $0.isEmpty ? "null" : "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
             let weights = "[" + layers.map { cell in
-                cell.count == 2 ? "[0.75,0.25]" : (cell.count == 1 ? "[1.0]" : "[]")
+                cell.count == 2 ? "[0.75,0.25]" : (cell.count == 1 ? "[1.0]" : "null")
             }.joined(separator: ",") + "]"
             lines.append(#"{"request":"r0","phase":"\#(phase)","pos":\#(startPosition + i),"experts":\#(experts),"weights":\#(weights)}"#)
         }
@@ -130,15 +131,17 @@ enum Fixtures {
         if let env = ProcessInfo.processInfo.environment["MOESIM_SHARED_TRACES"], !env.isEmpty { return URL(fileURLWithPath: env) }
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/traces")
     }()
-    /// Whether tests that read ../shared run. With MOESIM_REQUIRE_SHARED=1 (CI) they always run, so a missing
-    /// ../shared fails them instead of skipping them silently.
-    static var sharedTracesAvailable: Bool {
-        requireShared || FileManager.default.fileExists(atPath: sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl").path)
+    static var sharedTracesPresent: Bool {
+        FileManager.default.fileExists(atPath: sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl").path)
     }
-    static var requireShared: Bool { ProcessInfo.processInfo.environment["MOESIM_REQUIRE_SHARED"] == "1" }
+    /// `MOESIM_REQUIRE_SHARED=1` (set by .ci/run): tests that need ../shared run, and fail, when it is absent,
+    /// instead of being skipped.
+    static var sharedTracesRequired: Bool { ProcessInfo.processInfo.environment["MOESIM_REQUIRE_SHARED"] == "1" }
+    /// Whether tests that need ../shared run: it is present, or required.
+    static var sharedTracesAvailable: Bool { sharedTracesPresent || sharedTracesRequired }
     /// The route traces of ../shared/traces/bigmoeonedge-route-trace (same rule as `sharedTracesAvailable`).
     static var routeTracesAvailable: Bool {
-        requireShared || FileManager.default.fileExists(atPath: routeTrace("qwen.route.csv"))
+        sharedTracesRequired || FileManager.default.fileExists(atPath: routeTrace("qwen.route.csv"))
     }
     static func routeTrace(_ name: String) -> String { sharedTraces.appendingPathComponent("bigmoeonedge-route-trace/\(name)").path }
     static func sharedTrace(_ name: String) -> String { sharedTraces.appendingPathComponent("mixtral-8x7b-vllm-fp8/\(name)").path }

@@ -4,7 +4,8 @@ import Testing
 
 /// Each miss policy's decision rule on hand-worked toy schedules (`Fixtures`: a load takes 20 ms, an expert computes in
 /// 2 ms on the GPU). The toy host here has 2e8 B/s of DRAM bandwidth and 1e9 flop/s, both fully reached, so one expert
-/// (2e6 B, 2e6 flops per token) takes max(10 ms, 2 ms x tokens) on the CPU; a token's activations (1000 fp16 values,
+/// (2e6 B, 2e6 flops per token, plus 2e6 flop-equivalents to turn its fp16 weights into fp32) takes
+/// max(10 ms, 2 ms x (tokens + 1)) on the CPU; a token's activations (1000 fp16 values,
 /// 2000 B) cross the 1e8 B/s link in 20 us each way.
 struct MissPolicyTests {
     static let load = Fixtures.loadSeconds
@@ -95,18 +96,18 @@ struct MissPolicyTests {
         #expect(timeline.slices.contains { $0.kind == .stall(.cpu) && MissPolicyTests.close($0.end, r0 + layer) })
     }
 
-    /// A prefill pass of 11 tokens: at layer 0 expert 0 has 11 tokens, 1 has 10, 2 has 1; at layer 1 experts 2 and 3
-    /// have 11 each. cpu_lat(11) = max(10, 22) ms + 11 x 40 us = 22.44 ms > 22 ms: load; cpu_lat(10) = 20.4 ms: CPU.
+    /// A prefill pass of 10 tokens: at layer 0 expert 0 has 10 tokens, 1 has 9, 2 has 1; at layer 1 experts 2 and 3
+    /// have 10 each. cpu_lat(10) = max(10, 22) ms + 10 x 40 us = 22.4 ms > 22 ms: load; cpu_lat(9) = 20.36 ms: CPU.
     @Test func fiddlerLoadsAnExpertOnceItsTokensMakeTheCPUSlower() throws {
-        var tokens: [[[Int]]] = Array(repeating: [[0, 1], [2, 3]], count: 10)
+        var tokens: [[[Int]]] = Array(repeating: [[0, 1], [2, 3]], count: 9)
         tokens.append([[0, 2], [2, 3]])
         let (r, timeline) = try MissPolicyTests.run(Fixtures.trace(tokens, phase: "prefill"), miss: "fiddler")
         let m = try #require(r.miss)
         #expect(m.loaded == 3 && m.ranOnCPU == 2)
         #expect(r.link.onDemandLoadBytes == 3 * Fixtures.expertBytes)
-        #expect(timeline.slices(on: .cpu).map { "\($0.layer!)/\($0.expert!)/\($0.tokens!)" } == ["0/1/10", "0/2/1"])
+        #expect(timeline.slices(on: .cpu).map { "\($0.layer!)/\($0.expert!)/\($0.tokens!)" } == ["0/1/9", "0/2/1"])
         #expect(MissPolicyTests.close(m.cpu!.busySeconds, 2 * MissPolicyTests.cpu + MissPolicyTests.cpu))
-        #expect(m.cpu!.activationBytes == 2 * 11 * 2000)
+        #expect(m.cpu!.activationBytes == 2 * 10 * 2000)
     }
 
     /// Static placement, one pinned expert per layer (layer 0: expert 0, used twice; layer 1: expert 2). Fiddler's
@@ -138,15 +139,15 @@ struct MissPolicyTests {
     // MARK: HybriMoE
 
     /// A 6-token prefill, nothing cached. Layer 0: expert 0 has 6 tokens, 1 has 3, 2 has 2, 3 has 1. Loading the k
-    /// highest-load experts and running the rest on the CPU finishes at (ms after routing): k = 0, CPU only: 12 + 3 x
-    /// 10 + 0.12 + 0.02 = 42.14; k = 1: GPU 20 + 2 = 22, CPU 0.06 + 3 x 10 + 0.02 = 30.08; k = 2: GPU 40 + 2 = 42. So k =
-    /// 1. Layer 1 (experts 2 and 3, 6 tokens each): k = 0: 24.24; k = 1: GPU 22, CPU 12.24; k = 2: 42. So k = 1.
+    /// highest-load experts and running the rest on the CPU finishes at (ms after routing): k = 0, CPU only: 14 + 3 x
+    /// 10 + 0.12 + 0.02 = 44.14; k = 1: GPU 20 + 2 = 22, CPU 0.06 + 3 x 10 + 0.02 = 30.08; k = 2: GPU 40 + 2 = 42. So k =
+    /// 1. Layer 1 (experts 2 and 3, 6 tokens each): k = 0: 28.24; k = 1: GPU 22, CPU 14.24; k = 2: 42. So k = 1.
     @Test func hybrimoeLoadsTheHighestLoadsAndRunsTheRestOnTheCPUByTheThreeTimelines() throws {
         let tokens: [[[Int]]] = [[[0, 1], [2, 3]], [[0, 1], [2, 3]], [[0, 1], [2, 3]], [[0, 2], [2, 3]], [[0, 2], [2, 3]], [[0, 3], [2, 3]]]
         let (r, timeline) = try MissPolicyTests.run(Fixtures.trace(tokens, phase: "prefill"), miss: "hybrimoe")
         let m = try #require(r.miss)
         #expect(m.loaded == 2 && m.ranOnCPU == 4)
-        #expect(MissPolicyTests.close(m.cpu!.busySeconds, 3 * MissPolicyTests.cpu + 0.012))
+        #expect(MissPolicyTests.close(m.cpu!.busySeconds, 3 * MissPolicyTests.cpu + 0.014))
         let r0 = MissPolicyTests.routed(timeline, layer: 0), r1 = MissPolicyTests.routed(timeline, layer: 1)
         let loads = timeline.slices(on: .h2d)
         #expect(loads.map(\.name) == ["load L0/E0", "load L1/E2"])
@@ -159,8 +160,8 @@ struct MissPolicyTests {
         let layer0 = 6e-5 + 3 * MissPolicyTests.cpu + MissPolicyTests.copy
         #expect(r1 > r0 + layer0)
         #expect(timeline.slices.contains { $0.kind == .stall(.cpu) && $0.layer == 0 && MissPolicyTests.close($0.start, r0 + MissPolicyTests.load + MissPolicyTests.gpu) && MissPolicyTests.close($0.end, r0 + layer0) })
-        // Layer 1: the load of expert 2 (20 + 2 ms on the GPU) outlasts the CPU's expert 3 (0.12 + 12 + 0.12 ms).
-        #expect(MissPolicyTests.close(cpu[3].start, r1 + 1.2e-4) && MissPolicyTests.close(cpu[3].end, r1 + 1.2e-4 + 0.012))
+        // Layer 1: the load of expert 2 (20 + 2 ms on the GPU) outlasts the CPU's expert 3 (0.12 + 14 + 0.12 ms).
+        #expect(MissPolicyTests.close(cpu[3].start, r1 + 1.2e-4) && MissPolicyTests.close(cpu[3].end, r1 + 1.2e-4 + 0.014))
         #expect(!timeline.slices.contains { $0.kind == .stall(.cpu) && $0.layer == 1 })
         #expect(timeline.slices.contains { $0.kind == .compute(.expert) && $0.layer == 1 && $0.expert == 2 && MissPolicyTests.close($0.end, r1 + MissPolicyTests.load + MissPolicyTests.gpu) })
     }

@@ -305,7 +305,7 @@ struct PrefetchTests {
         let t = PrefetchTests.randomTrace(seed: 5, tokens: 40, layers: 4, experts: 8)
         let path = Fixtures.write(t, name: "t.moetrace.jsonl")
         func json(_ seed: UInt64) throws -> String {
-            ReportFormatter.json(try PrefetchTests.run(t, layers: 4, experts: 8, cache: "lru-per-layer:3",
+            try ReportFormatter.json(try PrefetchTests.run(t, layers: 4, experts: 8, cache: "lru-per-layer:3",
                                                        prefetch: "next-layer-gate:accuracy=0.5,issue=all", seed: seed, tracePath: path))
         }
         let a = try json(7), b = try json(7), c = try json(8)

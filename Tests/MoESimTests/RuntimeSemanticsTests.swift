@@ -45,6 +45,22 @@ import Testing
         #expect(Self.close(channel.busySeconds, 0.0225))
     }
 
+    /// Issue 19, row 8: unpinned host copies on a link whose directions contend. The rate while a D2H runs is the
+    /// lower of the contended and the pageable rate (it replaced the pageable rate before): loads at 0.2e8 B/s
+    /// throughout, 100 ms each, where pinned copies take 30 ms (the test above).
+    @Test func pageableCopiesNeverSpeedUpWhileAWriteBackRuns() throws {
+        let pageable = Self.contended.replacingOccurrences(of: #""bidirectionalContention""#,
+                                                           with: #""pageableH2DBytesPerSecond":{"value":2e7,"source":"test"},"bidirectionalContention""#)
+        #expect(pageable != Self.contended)
+        let unpinned = Fixtures.runtime(writeBack: true, extra: ["hostMemoryPinned": Fixtures.field("false")])
+        let report = try Fixtures.simulate(Self.oneMissPerLayer, cache: "lru-per-layer:2", hardware: pageable, runtime: unpinned,
+                                           initialFill: .highestIndex)
+        #expect(Self.close(report.decode.seconds, 2 * (Self.a + 0.100 + Self.c) + Self.p))
+        let pinned = try Fixtures.simulate(Self.oneMissPerLayer, cache: "lru-per-layer:2", hardware: pageable,
+                                           runtime: Fixtures.runtime(writeBack: true), initialFill: .highestIndex)
+        #expect(Self.close(pinned.decode.seconds, 2 * (Self.a + 0.030 + Self.c) + Self.p))
+    }
+
     @Test func enqueueOrderOfASwapIsIrrelevantOnSeparateEngines() throws {
         for hardware in [Self.contended, Fixtures.hardware()] {
             let loadFirst = try Fixtures.simulate(Self.oneMissPerLayer, cache: "lru-per-layer:2", hardware: hardware,

@@ -186,14 +186,14 @@ struct SafeOutputTests {
         let out = workspace.path("results")
         let process = Process()
         process.executableURL = sim
-        process.arguments = ["experiment", "run", "toy", "--experiments", workspace.experiments, "--out", out, "--jobs", "1"]
+        process.arguments = ["experiment", "run", "toy", "--experiments", workspace.experiments, "--out", out, "--jobs", "1", "--progress"]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         // The first progress line comes after a second of runs.
         var stderr = Data()
-        while process.isRunning, !String(decoding: stderr, as: UTF8.self).contains("done") {
+        while process.isRunning, !String(decoding: stderr, as: UTF8.self).contains("runs/s") {
             stderr += errors.fileHandleForReading.availableData
         }
         guard process.isRunning else {

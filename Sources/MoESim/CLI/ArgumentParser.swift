@@ -5,12 +5,15 @@ public struct OptionSpec: Sendable {
     public var valueName: String?
     public var help: String
     public var defaultText: String?
+    /// May be given several times (`--set a=1 --set b=2`); `ParsedArguments.all` returns every value in order.
+    public var repeatable = false
 
-    public init(_ name: String, value valueName: String? = nil, _ help: String, default defaultText: String? = nil) {
+    public init(_ name: String, value valueName: String? = nil, _ help: String, default defaultText: String? = nil, repeatable: Bool = false) {
         self.name = name
         self.valueName = valueName
         self.help = help
         self.defaultText = defaultText
+        self.repeatable = repeatable
     }
 
     public var isFlag: Bool { valueName == nil }
@@ -20,14 +23,18 @@ public struct ParsedArguments: Sendable {
     public var positionals: [String] = []
     public var values: [String: String] = [:]
     public var flags: Set<String> = []
+    /// Every value of a repeatable option, in the order given.
+    public var repeated: [String: [String]] = [:]
 
     public func value(_ name: String) -> String? { values[name] }
+    public func all(_ name: String) -> [String] { repeated[name] ?? [] }
     public func has(_ name: String) -> Bool { flags.contains(name) }
 
-    public func int(_ name: String, default fallback: Int, minimum: Int = Int.min) throws -> Int {
+    public func int(_ name: String, default fallback: Int, minimum: Int = Int.min, maximum: Int = Int.max) throws -> Int {
         guard let text = values[name] else { return fallback }
-        guard let v = Int(text), v >= minimum else {
-            throw MoESimError(field: "--\(name)", "expected an integer\(minimum > Int.min ? " >= \(minimum)" : ""), found '\(text)'")
+        guard let v = Int(text), v >= minimum, v <= maximum else {
+            let range = maximum < Int.max ? " in \(minimum) ... \(maximum)" : (minimum > Int.min ? " >= \(minimum)" : "")
+            throw MoESimError(field: "--\(name)", "expected an integer\(range), found '\(text)'")
         }
         return v
     }
@@ -69,6 +76,10 @@ public enum ArgumentParser {
                 }
                 value = arguments[i]
                 i += 1
+            }
+            if spec.repeatable {
+                result.repeated[name, default: []].append(value)
+                continue
             }
             guard result.values[name] == nil else { throw MoESimError(field: "--\(name)", "given twice") }
             result.values[name] = value

@@ -13,6 +13,7 @@ enum CacheCommands {
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("json", "print results as JSON"),
         OptionSpec("csv", "print results as CSV"),
+        OptionSpec.presetOverrides,
         OptionSpec("help", "show this help"),
     ]
     static let sweepOptions = [
@@ -88,7 +89,14 @@ enum CacheCommands {
     /// `--model`, or the trace header's model when the catalog knows it (nil otherwise: only gating and
     /// allocations that need a model then fail, saying so). Checked against the trace.
     static func model(_ args: ParsedArguments, header: TraceHeader, file: String) throws -> ModelSpec? {
-        let model = try args.value("model").map { try ModelCatalog.resolve($0) } ?? (try? ModelCatalog.resolve(nil, for: header, tracePath: file))
+        // Cache-only mode has no device or runtime: only model fields (gating sensitivities) can be overridden.
+        let overrides = try PresetOverrides.parse(args.all("set"))
+        if let other = overrides.items.first(where: { $0.kind != ModelSpec.noun }) {
+            throw MoESimError(field: "--set \(other.text)", "sim cache times nothing, so \(other.kind) figures do not apply",
+                              hint: "use it with sim run; here only model fields can be set")
+        }
+        let model = try args.value("model").map { try ModelCatalog.resolve($0, overrides: overrides) }
+            ?? (try? ModelCatalog.resolve(nil, for: header, tracePath: file, overrides: overrides))
         if let model { try Simulation.checkCompatible(model: model, header: header, file: file) }
         return model
     }
@@ -196,6 +204,7 @@ enum CacheCommands {
         default:
             let accesses = results.first?.accesses ?? 0
             out += "Hit rate by capacity: \(c.source.sourceName)\n"
+            for o in args.all("set") { out += "override: --set \(o)\n" }
             out += "\(accesses) accesses; \(layout.rawValue) cache (capacity = experts \(layout == .perLayer ? "per layer" : "in all")), caches start \(c.fill.rawValue)\n\n"
             out += CatalogCommands.pad("capacity", 10) + policies.map { CatalogCommands.pad($0, 9) }.joined()
             out += policies.contains("belady") ? "best non-OPT gap" : ""

@@ -2,7 +2,36 @@ import Foundation
 
 /// `sim hardware ...`, `sim models ...`, `sim runtime ...`: what the tool knows, with sources.
 enum CatalogCommands {
+    static let hardwareHelp = """
+    Usage:
+      sim hardware [list]        the device presets: memory, bandwidth, fp16 throughput, offload link
+      sim hardware show NAME     one preset (name, alias or a JSON file) with every figure and its source;
+                                 [UNCONFIRMED] marks estimates and secondary sources
+
+    A preset is a JSON file (schema moe-sim/hardware/1); bring your own with --hardware path/to/profile.json, or
+    change one figure of a preset for a run with --set PATH=VALUE (PATH as listed by `show`, e.g.
+    --set hostLink.h2dBytesPerSecond=12e9).
+    """
+    static let modelsHelp = """
+    Usage:
+      sim models [list]          model specs: MoE layers, experts, top-k, parameters, expert bytes per quantization
+      sim models show NAME       one model's shapes, exact bytes per quantization and sources
+    """
+    static let runtimeHelp = """
+    Usage:
+      sim runtime [list]         software-stack profiles (overheads, write-back on eviction, transfers in flight)
+      sim runtime show NAME      one profile's figures with how each was chosen; [UNCONFIRMED] marks estimates
+    """
+    static let systemsHelp = """
+    Usage:
+      sim systems [list]         published systems as bundles of run options (--system NAME)
+      sim systems show NAME      the paper a system follows, its deviations and the options it stands for
+    """
+
+    static func wantsHelp(_ arguments: [String]) -> Bool { arguments.contains { ["--help", "-h", "help"].contains($0) } }
+
     static func hardware(_ arguments: [String], out: inout String) throws {
+        if wantsHelp(arguments) { out += hardwareHelp + "\n"; return }
         switch arguments.first {
         case nil, "list":
             out += pad("name", 22) + pad("aliases", 30) + pad("memory", 11) + pad("mem BW", 12) + pad("fp16", 12) + pad("offload link", 26) + "\n"
@@ -31,6 +60,7 @@ enum CatalogCommands {
     }
 
     static func models(_ arguments: [String], out: inout String) throws {
+        if wantsHelp(arguments) { out += modelsHelp + "\n"; return }
         switch arguments.first {
         case nil, "list":
             let quants = ["fp16", "int8", "hqq4", "hqq2", "mxfp4"].map { try! QuantizationCatalog.resolve($0) }
@@ -71,6 +101,7 @@ enum CatalogCommands {
     }
 
     static func runtime(_ arguments: [String], out: inout String) throws {
+        if wantsHelp(arguments) { out += runtimeHelp + "\n"; return }
         switch arguments.first {
         case nil, "list":
             for r in try RuntimeCatalog.presets() { out += "\(pad(r.name, 12)) \(r.title)\n" }
@@ -95,6 +126,7 @@ enum CatalogCommands {
     }
 
     static func systems(_ arguments: [String], out: inout String) throws {
+        if wantsHelp(arguments) { out += systemsHelp + "\n"; return }
         switch arguments.first {
         case nil, "list":
             for s in try SystemCatalog.presets() { out += "\(pad(s.name, 28)) \(s.title)\n" }

@@ -22,12 +22,16 @@ public enum CommandLineTool {
       sim trace import IN... OUT                           recorder files (hook stream, layer/request rows) to moe-trace
       sim experiment list | run NAME | check | bless NAME  experiments as code: sweeps, tables, SVG plots, regression check
       sim serve [--policy P] [--scheduler S] [--rate R]    request-level serving: batching, SLOs, eMoE (see `sim serve --help`)
+      sim calibrate --measurements FILE --fit NAME,...     fit hardware/runtime figures to measured runs (leave-one-out errors)
+      sim fidelity [--out DIR]                             every shipped published measurement, simulated vs measured
+      sim compare A.json B.json                            two `sim run --json` reports: settings, latency, hit rate, bytes, ratios
       sim --version
 
     Start here:
       sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
       sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --trace ../shared/traces/mixtral-8x7b-vllm-fp8/humaneval0.moetrace.jsonl
       sim --hardware jetson-agx-orin-64g --cache lru-global:fit --trace FILE --json
+      sim --system mixtral-offloading,adapmoe,promoe --hardware 4090,3060 --trace FILE      (a sweep: one ranked table)
 
     Units everywhere: seconds, bytes, bytes per second. Every hardware figure has a source: `sim hardware show rtx4090`.
     """
@@ -62,11 +66,16 @@ public enum CommandLineTool {
         case "cache": try CacheCommands.run(rest, out: &out)
         case "experiment", "experiments": try ExperimentCommands.run(rest, out: &out)
         case "serve": try ServeCommand.run(rest, out: &out)
+        case "calibrate": try CalibrateCommand.run(rest, out: &out)
+        case "fidelity": try FidelityCommand.run(rest, out: &out)
+        case "compare": try CompareCommand.run(rest, out: &out)
         default:
             if first.hasPrefix("--") {
                 try RunCommand.run(arguments, out: &out)
             } else {
-                throw MoESimError("unknown command '\(first)'", hint: "commands: run, hardware, models, runtime, systems, cache, trace, experiment, serve; see `sim --help`")
+                let commands = ["run", "hardware", "models", "runtime", "systems", "cache", "trace", "experiment", "serve", "compare", "calibrate", "fidelity"]
+                let suggestion = NameMatching.closest(to: first, among: commands)
+                throw MoESimError("unknown command '\(first)'", hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "commands: \(commands.joined(separator: ", ")); see `sim --help`")
             }
         }
     }

@@ -11,14 +11,19 @@ enum ExperimentCommands {
         OptionSpec("shared", value: "DIR", "what ${shared} in specs means: the shared traces folder",
                    default: "$\(ExperimentPlan.sharedEnvironmentVariable), else \(ExperimentPlan.defaultSharedDirectory)"),
         OptionSpec("quiet", "no progress lines on stderr"),
+        OptionSpec("progress", "progress lines on stderr (runs/s, ETA) even when stderr is not a terminal"),
+        OptionSpec("set", value: "KEY=VALUE", "run: change an axis (to that one value), a base option, any other option of the runs' command, or a preset field (hostLink.h2dBytesPerSecond=12e9, passed to every run); repeatable", repeatable: true),
         OptionSpec("help", "show this help"),
     ]
 
     static let help = """
     Usage:
       sim experiment list                      the experiments in --experiments DIR, one line each
-      sim experiment run NAME [--out DIR] [--force] [--jobs N] [--shard I/N]
-                                               run every run of experiments/NAME.json and write results/NAME/
+      sim experiment run NAME [--out DIR] [--force] [--jobs N] [--shard I/N] [--set KEY=VALUE...]
+                                               run every run of experiments/NAME.json and write results/NAME/;
+                                               --set quant=fp16 (an axis, base or run option) or
+                                               --set hostLink.h2dBytesPerSecond=12e9 (a preset field) re-runs it
+                                               on other settings
       sim experiment check [NAME...]           re-run each experiment's small check variant and compare its key
                                                numbers with experiments/expected/NAME.json (all experiments if none named)
       sim experiment bless NAME...             re-run the check variant and store its numbers as the new expectations
@@ -55,12 +60,21 @@ enum ExperimentCommands {
 
     static func run(_ arguments: [String], out: inout String) throws {
         guard let sub = arguments.first, !["--help", "-h", "help"].contains(sub) else { out += help + "\n"; return }
-        let args = try ArgumentParser.parse(Array(arguments.dropFirst()), options: options)
+        let args: ParsedArguments
+        do {
+            args = try ArgumentParser.parse(Array(arguments.dropFirst()), options: options)
+        } catch var error as MoESimError {
+            // `sim experiment run x --quant fp16`: say how to change a run's option.
+            if let field = error.field, error.message == "unknown option", RunCommand.options.contains(where: { "--" + $0.name == field }) {
+                error.hint = "options of the runs are changed with --set \(field.dropFirst(2))=VALUE; see `sim experiment --help`"
+            }
+            throw error
+        }
         if args.has("help") { out += help + "\n"; return }
         let directory = args.value("experiments") ?? "experiments"
         let shared = ExperimentPlan.resolveSharedDirectory(args.value("shared"))
         let jobs = try args.int("jobs", default: ProcessInfo.processInfo.activeProcessorCount, minimum: 1)
-        let progress: ((String, Int) -> ExperimentProgress)? = args.has("quiet") ? nil : { name, total in
+        let progress: ((String, Int) -> ExperimentProgress)? = !ProgressLine.wanted(explicit: args.has("progress"), quiet: args.has("quiet")) ? nil : { name, total in
             ExperimentProgress(experiment: name, total: total) { FileHandle.standardError.write(Data($0.utf8)) }
         }
         switch sub {
@@ -101,7 +115,8 @@ enum ExperimentCommands {
 
     static func runExperiment(_ name: String, directory: String, shared: String, jobs: Int, args: ParsedArguments,
                               progress: ((String, Int) -> ExperimentProgress)?, out: inout String) throws {
-        let spec = try loadSpec(name, directory: directory)
+        let shipped = try loadSpec(name, directory: directory)
+        let spec = try ExperimentSettings.apply(args.all("set"), to: shipped, commandOptions: commandOptions(shipped.command))
         let plan = ExperimentPlan(spec: spec, sharedDirectory: shared)
         let shard = try args.value("shard").map(Shard.parse)
         let indices = plan.indices(for: shard)
@@ -110,7 +125,7 @@ enum ExperimentCommands {
         try AtomicOutput.checkDestination(folder, force: args.has("force"))
         // Ctrl-C: no new run starts; the finished ones are written (the rest listed as not run) and the command fails.
         let outcomes = try Interruption.whileStoppingGracefully(notice: "finishing the runs in progress, then writing the finished runs to \(folder)/") {
-            try ExperimentRunner.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count), stop: { Interruption.requested })
+            try ExperimentPreflight.run(plan: plan, indices: indices, jobs: jobs, progress: progress?(spec.name, indices.count), stop: { Interruption.requested })
         }
         if let shard {
             try AtomicOutput.writeDirectory(folder, files: [(ExperimentMerge.shardFile, ExperimentMerge.shardJSON(plan: plan, shard: shard, outcomes: outcomes))],
@@ -120,7 +135,20 @@ enum ExperimentCommands {
         } else {
             try write(try ExperimentResults(plan: plan, outcomes: outcomes), to: folder, force: args.has("force"), out: &out)
         }
-        try failIfInterrupted(outcomes, listedIn: "\(folder)/" + (shard == nil ? ExperimentResults.reportFile + " and " + ExperimentResults.resultsFile : ExperimentMerge.shardFile))
+        let listedIn = "\(folder)/" + (shard == nil ? ExperimentResults.reportFile + " and " + ExperimentResults.resultsFile : ExperimentMerge.shardFile)
+        try failIfInterrupted(outcomes, listedIn: listedIn)
+        try failIfNoRunSucceeded(outcomes, listedIn: listedIn)
+    }
+
+    /// A sweep in which runs failed and none succeeded measured nothing: its results are written (they say why each
+    /// run failed), and the command fails, so a script or CI does not take it for a result. (A sweep whose runs were
+    /// all skipped, their shared traces being absent, stays a success: skipping is documented, not an error.)
+    static func failIfNoRunSucceeded(_ outcomes: [RunOutcome], listedIn files: String) throws {
+        let ok = outcomes.contains { if case .ok = $0.status { return true } else { return false } }
+        let failed = outcomes.contains { if case .failed = $0.status { return true } else { return false } }
+        guard failed && !ok else { return }
+        throw MoESimError("no run succeeded: \(outcomes.count) runs\(skipNote(outcomes)); why each did not is in \(files)",
+                          hint: "repeat one run's command (listed there) to see its error")
     }
 
     /// After a sweep stopped by Ctrl-C: a non-zero exit that says what was kept.
@@ -147,8 +175,26 @@ enum ExperimentCommands {
         out += "wrote \(folder)/: \(files.map(\.name).joined(separator: ", ")) (\(results.plan.runs.count) runs\(skipNote(results.outcomes)))\n"
     }
 
+    /// The option names the runs' command takes (what `--set KEY=VALUE` may add).
+    static func commandOptions(_ command: [String]) -> [String] {
+        let specs: [OptionSpec]
+        switch command.first {
+        case "run": specs = RunCommand.options
+        case "serve": specs = ServeCommand.options
+        case "cache": specs = command.dropFirst().first == "run" ? CacheCommands.runOptions : CacheCommands.sweepOptions
+        default: specs = []
+        }
+        return specs.filter { !$0.isFlag || !["help", "json", "csv"].contains($0.name) }.map(\.name)
+    }
+
     /// A name in the experiments folder, or a path to a spec file.
     static func loadSpec(_ name: String, directory: String) throws -> ExperimentSpec {
+        let spec = try findSpec(name, directory: directory)
+        try ExperimentPreflight.checkOptions(spec, commandOptions: commandOptions(spec.command))
+        return spec
+    }
+
+    static func findSpec(_ name: String, directory: String) throws -> ExperimentSpec {
         if name.hasSuffix(".json") || name.contains("/") { return try ExperimentSpec.load(path: name) }
         let path = URL(fileURLWithPath: directory).appendingPathComponent("\(name).json").path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -169,7 +215,11 @@ enum ExperimentCommands {
     static func allSpecs(directory: String) throws -> [ExperimentSpec] {
         let paths = specPaths(directory: directory)
         guard !paths.isEmpty else { throw MoESimError(file: directory, "no experiment specs (*.json) here", hint: "--experiments DIR") }
-        return try paths.map(ExperimentSpec.load)
+        return try paths.map { path in
+            let spec = try ExperimentSpec.load(path: path)
+            try ExperimentPreflight.checkOptions(spec, commandOptions: commandOptions(spec.command))
+            return spec
+        }
     }
 
     static func list(directory: String) throws -> String {

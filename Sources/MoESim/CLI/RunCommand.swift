@@ -3,7 +3,7 @@ import Foundation
 /// `sim run`: replay a trace on a device with a policy set and print the report.
 public enum RunCommand {
     public static let options: [OptionSpec] = [
-        OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see ../shared/docs/trace-format.md)"),
+        OptionSpec("trace", value: "FILE", "moe-trace v1 JSONL file to replay (see docs/trace-format.md)"),
         OptionSpec("hardware", value: "NAME|FILE", "device preset or alias (`sim hardware list`) or a JSON profile", default: "rtx4090"),
         OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model"),
         OptionSpec("system", value: "NAME|FILE", "a published system's cache, gating, prefetch, miss, runtime and quant (`sim systems`); explicit options override it"),
@@ -20,7 +20,7 @@ public enum RunCommand {
         OptionSpec("initial-fill", value: "highest-index|empty", "how the cache starts", default: "highest-index"),
         OptionSpec("optimum", value: "on|off", "also replay the trace through Belady's optimum for the same cache and report the gap (off: skip that pass; the report says so)", default: "on"),
         OptionSpec("kv-reserve-tokens", value: "N", "KV-cache tokens kept free when sizing a `fit` cache", default: "\(SimulationConfig.defaultKVReserveTokens)"),
-        OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup, e.g. \"cache=none\" or \"cache=lru-per-layer:2 prefetch=none\""),
+        OptionSpec("baseline", value: "SET", "also run with these changes and print the speedup: space-separated KEY=VALUE, any option below that takes a value (system and hardware included), e.g. \"cache=none\" or \"system=adapmoe-baseline hardware=3060\""),
         OptionSpec("allow-wider-cells", "accept routing cells with more than top_k experts"),
         OptionSpec("timeline", value: "FILE", "write the simulated schedule as a Chrome Trace Event JSON file (open in ui.perfetto.dev or chrome://tracing)"),
         OptionSpec("timeline-svg", value: "FILE", "draw a few passes' schedule as an SVG (rows GPU, H2D, D2H, and CPU when a miss policy ran experts there)"),
@@ -28,7 +28,11 @@ public enum RunCommand {
         OptionSpec("force", "overwrite existing --timeline / --timeline-svg files"),
         OptionSpec("check", "check the engine's invariants while it runs; a violation is an error naming the invariant, pass, layer and expert"),
         OptionSpec("json", "print the report as JSON"),
-        OptionSpec("csv", "print the report as one CSV header line and one data line"),
+        OptionSpec("csv", "print the report as one CSV header line and one data line (a sweep: one line per run, same columns)"),
+        OptionSpec.presetOverrides,
+        OptionSpec("svg", value: "FILE", "with a sweep: draw the ranked decode latencies as a bar chart"),
+        OptionSpec("log-scale", "with --svg: a logarithmic latency axis (for latencies orders of magnitude apart)"),
+        OptionSpec("progress", "progress on stderr (tokens/s, ETA) even when stderr is not a terminal"),
         OptionSpec("help", "show this help"),
     ]
 
@@ -87,8 +91,19 @@ public enum RunCommand {
       moves nothing; a miss run on the CPU, skipped or substituted moves no bytes, a substitute is cached and runs in
       its place, CPU results arrive before their layer's output is used. Also applied to a --baseline run.
 
+    Sweeps: a comma list on any of --\(sweepable.joined(separator: ", --")) runs every combination and prints one
+      table ranked by mean decode latency (--csv: one line per run, --json: every report, --svg FILE: a bar chart).
+      After a value with options (NAME:...), a part without ':' continues it unless it is a policy name:
+      --cache none,lru-per-layer:1,2,4 is two values; --gating adapmoe:T=0.007,prefill,topk is two. Runs that fail are listed under the
+      table with their error; the exit status is 1 only when every run failed.
+    Overrides (--set PATH=VALUE, repeatable): PATH is a field of the hardware, runtime or model preset's JSON (as in
+      `sim hardware show`), dotted, e.g. hostLink.h2dBytesPerSecond=12e9, runtime.writeBackOnEvict=false; a sourced
+      figure takes the value and the override as its source (unconfirmed). An unknown field is an error naming it.
+
     Examples:
       sim --hardware 4090 --trace traces/mixtral-8x7b-synth.moetrace.jsonl
+      sim --system mixtral-offloading,adapmoe,promoe --hardware 4090,3060 --quant hqq4 --trace FILE
+      sim --hardware 3060 --set hostLink.h2dBytesPerSecond=12e9 --trace FILE
       sim --hardware 4090 --quant hqq4 --cache lru-per-layer:4 --timeline run.json --timeline-passes 0..7 --timeline-svg run.svg --trace FILE
       sim --hardware a100-80g --quant hqq4 --cache lru-global:128 --trace FILE --json
       sim --hardware 4090 --quant hqq2 --cache lru-per-layer:4 --baseline "cache=none" --trace FILE
@@ -99,37 +114,17 @@ public enum RunCommand {
       sim --hardware 4090 --quant fp16 --cache lru-per-layer:2 --miss hobbit:low=hqq2 --trace FILE
     """
 
-    /// The policy set a run uses (what `--baseline` changes).
-    struct PolicySet {
-        var quant: String?
-        var runtime: String
-        var cache: String
-        var gating: String
-        var prefetch: String
-        var miss: String
+    /// The options a comma list sweeps and a `--baseline` set may change: every option that takes a value, except the
+    /// outputs (timelines) and the baseline itself.
+    static let sweepable = ["trace", "hardware", "model", "system", "quant", "runtime", "cache", "cache-experts", "static-profile",
+                            "gating", "prefetch", "miss", "seed", "missing", "initial-fill", "kv-reserve-tokens"]
 
-        mutating func apply(_ text: String) throws {
-            let items = text.split(whereSeparator: { $0 == " " || $0 == ";" }).map(String.init)
-            guard !items.isEmpty else { throw MoESimError(field: "--baseline", "empty policy set", hint: "e.g. \"cache=none\"") }
-            let keys = "keys: cache, prefetch, miss, gating, runtime, quant"
-            for item in items {
-                let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard kv.count == 2 else { throw MoESimError(field: "--baseline", "expected key=value, found '\(item)'", hint: keys) }
-                switch kv[0] {
-                case "cache": cache = kv[1]
-                case "prefetch": prefetch = kv[1]
-                case "miss": miss = kv[1]
-                case "gating": gating = kv[1]
-                case "runtime": runtime = kv[1]
-                case "quant": quant = kv[1]
-                default: throw MoESimError(field: "--baseline", "unknown key '\(kv[0])'", hint: keys)
-                }
-            }
-        }
-
-        var summary: String {
-            "cache=\(cache) prefetch=\(prefetch) gating=\(gating) runtime=\(runtime)" + (quant.map { " quant=\($0)" } ?? "") + (miss == "load" ? "" : " miss=\(miss)")
-        }
+    /// One simulation's reports and what the text output adds to them.
+    struct Outcome {
+        var report: Report
+        var baseline: Report?
+        var hardware: HardwareProfile
+        var checkSummaries: [String]
     }
 
     public static func run(_ arguments: [String], out: inout String) throws {
@@ -138,18 +133,77 @@ public enum RunCommand {
         guard args.positionals.isEmpty else {
             throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim --help`")
         }
-        guard let tracePath = args.value("trace") else {
+        guard args.value("trace") != nil else {
             throw MoESimError(field: "--trace", "a trace file is required", hint: "e.g. --trace traces/mixtral-8x7b-synth.moetrace.jsonl; see `sim --help`")
         }
         guard !(args.has("json") && args.has("csv")) else { throw MoESimError("--json and --csv exclude each other") }
+        let sweep = RunSweep(args)
+        if sweep.isSweep {
+            try sweep.run(out: &out)
+            return
+        }
+        if let svg = args.value("svg") {
+            throw MoESimError(field: "--svg", "draws a sweep's ranked chart, but no option has a comma list ('\(svg)')",
+                              hint: "e.g. --system adapmoe,promoe --svg ranked.svg; --timeline-svg draws one run's schedule")
+        }
+        let outcome = try simulate(args, progress: ProgressLine.wanted(explicit: args.has("progress")))
+        if args.has("json") {
+            out += try ReportFormatter.json(outcome.report, baseline: outcome.baseline, baselineSet: args.value("baseline"))
+        } else if args.has("csv") {
+            out += ReportFormatter.csv(outcome.report, baseline: outcome.baseline)
+        } else {
+            out += ReportFormatter.text(outcome.report, hardware: outcome.hardware)
+            if let baseline = outcome.baseline { out += ReportFormatter.speedupText(outcome.report, baseline: baseline, set: args.value("baseline")!) }
+            if !outcome.checkSummaries.isEmpty {
+                out += "\n"
+                for (i, summary) in outcome.checkSummaries.enumerated() {
+                    out += (outcome.checkSummaries.count > 1 ? (i == 0 ? "run: " : "baseline: ") : "") + summary + "\n"
+                }
+            }
+        }
+    }
+
+    /// The arguments of the baseline run: `args` with the `--baseline` set's options ("cache=none prefetch=none") in
+    /// place. Any option a sweep takes may be changed, `system` and `hardware` included.
+    static func baselineArguments(_ args: ParsedArguments, set text: String) throws -> ParsedArguments {
+        let items = text.split(whereSeparator: { $0 == " " || $0 == ";" }).map(String.init)
+        guard !items.isEmpty else { throw MoESimError(field: "--baseline", "empty set of changes", hint: "e.g. \"cache=none\"") }
+        let keys = "keys: \(sweepable.joined(separator: ", ")), separated by spaces, e.g. \"cache=none prefetch=none\""
+        var baseline = args
+        baseline.values["baseline"] = nil
+        baseline.values["timeline"] = nil
+        baseline.values["timeline-svg"] = nil
+        for item in items {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[1].isEmpty else { throw MoESimError(field: "--baseline", "expected key=value, found '\(item)'", hint: keys) }
+            guard sweepable.contains(kv[0]) else {
+                let suggestion = NameMatching.closest(to: kv[0], among: sweepable)
+                throw MoESimError(field: "--baseline", "unknown key '\(kv[0])'", hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + keys)
+            }
+            if let other = sweepable.first(where: { kv[1].contains(",\($0)=") }) {
+                let fixed = sweepable.reduce(text) { $0.replacingOccurrences(of: ",\($1)=", with: " \($1)=") }
+                throw MoESimError(field: "--baseline", "'\(item)': keys are separated by spaces, not commas (\(other)= is a key)",
+                                  hint: "write --baseline \"\(fixed)\"")
+            }
+            baseline.values[kv[0]] = kv[1]
+            // A new cache spec is taken as given, not resized by the run's --cache-experts.
+            if kv[0] == "cache" && !items.contains(where: { $0.hasPrefix("cache-experts=") }) { baseline.values["cache-experts"] = nil }
+        }
+        return baseline
+    }
+
+    /// One simulation (and its baseline) with single-valued options.
+    static func simulate(_ args: ParsedArguments, progress: Bool, label: String = "replay") throws -> Outcome {
+        let tracePath = args.value("trace")!
         guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
             throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
         }
         guard let fill = ExpertCache.InitialFill(rawValue: args.value("initial-fill") ?? "highest-index") else {
             throw MoESimError(field: "--initial-fill", "expected highest-index or empty, found '\(args.value("initial-fill")!)'")
         }
-        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090")
-        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0)
+        let overrides = try PresetOverrides.parse(args.all("set"))
+        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "rtx4090", overrides: overrides)
+        let kvReserve = try args.int("kv-reserve-tokens", default: SimulationConfig.defaultKVReserveTokens, minimum: 0, maximum: MemoryPlanRules.maxKVReserveTokens)
         let allowWider = args.has("allow-wider-cells")
         let staticProfile = try PopularityProfile.parse(args.value("static-profile") ?? "whole")
         let optimum = try Report.Optimum.parse(args.value("optimum"))
@@ -160,16 +214,14 @@ public enum RunCommand {
 
         // The header names the model; read it once up front.
         let header = try openTrace(path: tracePath, missingCells: missing, allowWiderCells: allowWider).header
-        let model = try ModelCatalog.resolve(args.value("model"), for: header, tracePath: tracePath)
+        let model = try ModelCatalog.resolve(args.value("model"), for: header, tracePath: tracePath, overrides: overrides)
         // A system preset fills the options the user did not give.
         let system = try args.value("system").map(SystemCatalog.resolve)
         func setting(_ key: String) -> String? { args.value(key) ?? system?.settings[key] }
-        var policies = PolicySet(quant: setting("quant"), runtime: setting("runtime") ?? "hf-eager",
-                                 cache: setting("cache") ?? "lru-per-layer:fit", gating: setting("gating") ?? "topk",
-                                 prefetch: setting("prefetch") ?? "none", miss: setting("miss") ?? "load")
+        var cache = setting("cache") ?? "lru-per-layer:fit"
         if args.value("cache-experts") != nil {
             let total = try args.int("cache-experts", default: 0, minimum: 0)
-            policies.cache = try CacheSpec.replacingCapacity(in: policies.cache, totalExperts: total)
+            cache = try CacheSpec.replacingCapacity(in: cache, totalExperts: total)
         }
 
         let check = args.has("check")
@@ -183,67 +235,57 @@ public enum RunCommand {
                               hint: "choose fewer, or add --timeline FILE for the full schedule")
         }
         // Refuse before a long run, not after it.
+        try OutputPath.checkDistinct([("--timeline", timelinePath), ("--timeline-svg", svgPath)])
         for (option, path) in [("--timeline", timelinePath), ("--timeline-svg", svgPath)] {
             guard let path else { continue }
+            try OutputPath.checkReplaceable(path, folder: false)
             if FileManager.default.fileExists(atPath: path) && !args.has("force") {
                 throw MoESimError(file: path, field: option, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another file")
             }
         }
         let range = explicitPasses ?? (timelinePath != nil ? PassRange.defaultJSON : PassRange.defaultSVG)
-        var timeline: TimelineRecorder?
-        var checkSummaries: [String] = []
-
-        func simulate(_ p: PolicySet, recordsTimeline: Bool = false) throws -> Report {
-            var config = SimulationConfig(hardware: hardware, model: model,
-                                          quantization: try QuantizationCatalog.resolve(p.quant ?? model.defaultQuantization),
-                                          runtime: try RuntimeCatalog.resolve(p.runtime), cache: try CacheSpec.parse(p.cache),
-                                          gating: p.gating, prefetch: p.prefetch, missingCells: missing, initialFill: fill,
-                                          kvReserveTokens: kvReserve, seed: seed)
-            config.staticProfile = staticProfile
-            config.miss = p.miss
-            config.beladyReference = optimum == .computed
-            let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
-            let simulation = try Simulation(config: config, source: source)
-            let checker = check ? InvariantChecker(simulation: simulation) : nil
-            if recordsTimeline && (timelinePath != nil || svgPath != nil) { timeline = TimelineRecorder(simulation: simulation, range: range) }
-            let observers: [SimulationObserver] = ([checker, recordsTimeline ? timeline : nil] as [SimulationObserver?]).compactMap { $0 }
-            simulation.observer = observers.count > 1 ? ObserverFanout(observers) : observers.first
-            let report = try simulation.run()
-            do {
-                try checker?.verify(report: report)
-            } catch let violation as InvariantViolation {
-                throw violation.asError
-            }
-            if let checker { checkSummaries.append(checker.summary) }
-            return report
+        var config = SimulationConfig(hardware: hardware, model: model,
+                                      quantization: try QuantizationCatalog.resolve(setting("quant") ?? model.defaultQuantization),
+                                      runtime: try RuntimeCatalog.resolve(setting("runtime") ?? "hf-eager", overrides: overrides).reservingOSMemory(of: hardware),
+                                      cache: try CacheSpec.parse(cache),
+                                      gating: setting("gating") ?? "topk", prefetch: setting("prefetch") ?? "none", missingCells: missing,
+                                      initialFill: fill, kvReserveTokens: kvReserve, seed: seed)
+        config.staticProfile = staticProfile
+        config.miss = setting("miss") ?? "load"
+        config.beladyReference = optimum == .computed
+        let source = try TracePassSource(path: tracePath, missingCells: missing, allowWiderCells: allowWider)
+        let simulation = try Simulation(config: config, source: source)
+        let checker = check ? InvariantChecker(simulation: simulation) : nil
+        let timeline = timelinePath != nil || svgPath != nil ? TimelineRecorder(simulation: simulation, range: range) : nil
+        let meter = progress ? RunProgress(label: label, tracePath: tracePath) : nil
+        let observers: [SimulationObserver] = ([checker, timeline, meter] as [SimulationObserver?]).compactMap { $0 }
+        simulation.observer = observers.count > 1 ? ObserverFanout(observers) : observers.first
+        var report = try simulation.run()
+        meter?.finish()
+        try ReportEncoding.checkFinite(makespanSeconds: report.makespanSeconds)
+        do {
+            try checker?.verify(report: report)
+        } catch let violation as InvariantViolation {
+            throw violation.asError
         }
-
-        let report = try simulate(policies, recordsTimeline: true)
+        report.run = RunInfo(toolVersion: CommandLineTool.version, system: system?.name, seed: seed, overrides: overrides.texts)
         if let timeline { try writeTimeline(timeline, json: timelinePath, svg: svgPath, explicitPasses: explicitPasses) }
-        var baseline: Report?
+        var outcome = Outcome(report: report, baseline: nil, hardware: hardware, checkSummaries: checker.map { [$0.summary] } ?? [])
         if let set = args.value("baseline") {
             do {
-                try policies.apply(set)
-                baseline = try simulate(policies)
+                let baseline = try simulate(try baselineArguments(args, set: set), progress: progress, label: "baseline")
+                outcome.baseline = baseline.report
+                outcome.checkSummaries += baseline.checkSummaries
             } catch var error as MoESimError {
                 // Name the option the user typed, not the one the baseline set stands for.
-                error.message = "in the baseline: " + (error.field.map { "\($0): " } ?? "") + error.message
-                error.field = "--baseline"
+                if error.field != "--baseline" {
+                    error.message = "in the baseline: " + (error.field.map { "\($0): " } ?? "") + error.message
+                    error.field = "--baseline"
+                }
                 throw error
             }
         }
-        if args.has("json") {
-            out += ReportFormatter.json(report, baseline: baseline, baselineSet: args.value("baseline"))
-        } else if args.has("csv") {
-            out += ReportFormatter.csv(report, baseline: baseline)
-        } else {
-            out += ReportFormatter.text(report, hardware: hardware)
-            if let baseline { out += ReportFormatter.speedupText(report, baseline: baseline, set: args.value("baseline")!) }
-            if !checkSummaries.isEmpty {
-                out += "\n"
-                for (i, summary) in checkSummaries.enumerated() { out += (checkSummaries.count > 1 ? (i == 0 ? "run: " : "baseline: ") : "") + summary + "\n" }
-            }
-        }
+        return outcome
     }
 
     /// Writes the recorded timeline's files, each through a temporary file and a rename; says on stderr what was left out.

@@ -37,6 +37,7 @@ public enum ServeCommand {
         OptionSpec("kv-reserve-output", value: "N", "KV cache reserved per request: its prompt plus N generated tokens", default: "1000"),
         OptionSpec("seconds-per-token", value: "C", "eMoE scheduler's c (Eq. 3)", default: "measured online: busy seconds per processed token"),
         OptionSpec("json", "print the full report as JSON"),
+        OptionSpec.presetOverrides,
         OptionSpec("help", "show this help"),
     ]
 
@@ -94,7 +95,7 @@ public enum ServeCommand {
         if args.has("help") { out += help + "\n"; return }
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim serve --help`") }
         let report = try simulate(args)
-        out += args.has("json") ? ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
+        out += args.has("json") ? try ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
     }
 
     static func double(_ args: ParsedArguments, _ name: String, default fallback: Double, minimum: Double = -.infinity, allowInfinity: Bool = false) throws -> Double {
@@ -107,11 +108,14 @@ public enum ServeCommand {
     }
 
     public static func simulate(_ args: ParsedArguments) throws -> ServingReport {
-        let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b")
+        let overrides = try PresetOverrides.parse(args.all("set"))
+        let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b", overrides: overrides)
         let tasks = try ServingTaskCatalog.resolve(args.value("tasks") ?? "emoe-five-tasks")
-        var config = ServingConfig(model: model, hardware: try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie"),
+        let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie", overrides: overrides)
+        var config = ServingConfig(model: model, hardware: hardware,
                                    quantization: try QuantizationCatalog.resolve(args.value("quant") ?? model.defaultQuantization),
-                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned"), tasks: tasks)
+                                   runtime: try RuntimeCatalog.resolve(args.value("runtime") ?? "tuned", overrides: overrides).reservingOSMemory(of: hardware),
+                                   tasks: tasks)
         config.gpus = try args.int("gpus", default: 4, minimum: 1)
         guard let parallelism = ServingCostModel.Parallelism(rawValue: args.value("parallelism") ?? "expert") else {
             throw MoESimError(field: "--parallelism", "expected expert or tensor, found '\(args.value("parallelism")!)'")
@@ -138,14 +142,14 @@ public enum ServeCommand {
         config.seed = seed
 
         var workload = WorkloadOptions()
-        workload.requests = try args.int("requests", default: 200, minimum: 1)
+        workload.requests = try args.int("requests", default: 200, minimum: 1, maximum: SynthesisLimits.maxRequests)
         workload.ratePerSecond = try double(args, "rate", default: 1, allowInfinity: true)
         guard workload.ratePerSecond > 0 else { throw MoESimError(field: "--rate", "expected a positive number of requests per second (or inf)") }
         workload.seed = seed
         workload.mix = try args.value("task-mix").map { try TaskMix.parse($0, tasks: tasks) }
-        workload.promptTokens = try args.value("prompt-tokens").map { _ in try args.int("prompt-tokens", default: 1, minimum: 1) }
-        workload.outputTokens = try args.value("output-tokens").map { _ in try args.int("output-tokens", default: 1, minimum: 1) }
-        workload.maxNewTokens = try args.int("max-new-tokens", default: 1000, minimum: 1)
+        workload.promptTokens = try args.value("prompt-tokens").map { _ in try args.int("prompt-tokens", default: 1, minimum: 1, maximum: SynthesisLimits.maxTokens) }
+        workload.outputTokens = try args.value("output-tokens").map { _ in try args.int("output-tokens", default: 1, minimum: 1, maximum: SynthesisLimits.maxTokens) }
+        workload.maxNewTokens = try args.int("max-new-tokens", default: 1000, minimum: 1, maximum: SynthesisLimits.maxTokens)
         workload.sloScale = try double(args, "slo-scale", default: 1)
         workload.labelNoise = try double(args, "label-noise", default: 0)
         workload.traceTask = args.value("trace-task")
@@ -153,7 +157,7 @@ public enum ServeCommand {
         let routing: RequestRoutingModel
         let requests: [ServingRequest]
         var arrivals = workload.ratePerSecond.isFinite ? "poisson" : "all at time 0"
-        var notes: [String] = []
+        var notes = overrides.texts.map { "override: --set \($0)" }
         if let trace = args.value("trace") {
             let recorded = try RecordedRequestRouting(path: trace, model: model)
             let built = try RequestStream.fromTrace(recorded, options: workload, tasks: tasks, requestsGiven: args.value("requests") != nil)

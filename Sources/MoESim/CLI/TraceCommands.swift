@@ -241,7 +241,7 @@ enum TraceCommands {
         }
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim trace synth --help`") }
         let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b")
-        let requests = try args.int("requests", default: 1, minimum: 1)
+        let requests = try args.int("requests", default: 1, minimum: 1, maximum: SynthesisLimits.maxRequests)
         guard let seed = UInt64(args.value("seed") ?? "1") else { throw MoESimError(field: "--seed", "expected a non-negative integer") }
         var parameters = SyntheticTraceGenerator.Parameters()
         if let r = args.value("reuse") {
@@ -255,8 +255,9 @@ enum TraceCommands {
         let knobs = args.value("reuse") != nil || args.value("skew") != nil
         let profileName = args.value("profile") ?? (knobs ? "zipf" : SyntheticDefaults.profile)
         if profileName == "zipf" {
-            let tokens = try args.int("tokens", default: ProfiledTraceSynthesizer.fallbackOutputTokens, minimum: 0)
-            let prompt = try args.int("prompt", default: 0, minimum: 0)
+            let tokens = try args.int("tokens", default: ProfiledTraceSynthesizer.fallbackOutputTokens, minimum: 0, maximum: SynthesisLimits.maxTokens)
+            let prompt = try args.int("prompt", default: 0, minimum: 0, maximum: SynthesisLimits.maxTokens)
+            try SynthesisLimits.checkTotal(requests: requests, tokensPerRequest: tokens + prompt, option: "--tokens")
             try zipfSynth(model: model, tokens: tokens, prompt: prompt, requests: requests, seed: seed, parameters: parameters, args: args, out: &out)
             return
         }
@@ -267,8 +268,12 @@ enum TraceCommands {
         var options = ProfiledTraceSynthesizer.Options()
         options.requests = requests
         options.seed = seed
-        options.outputTokens = args.value("tokens") != nil ? try args.int("tokens", default: 0, minimum: 0) : nil
-        options.promptTokens = args.value("prompt") != nil ? try args.int("prompt", default: 0, minimum: 0) : nil
+        options.outputTokens = args.value("tokens") != nil ? try args.int("tokens", default: 0, minimum: 0, maximum: SynthesisLimits.maxTokens) : nil
+        options.promptTokens = args.value("prompt") != nil ? try args.int("prompt", default: 0, minimum: 0, maximum: SynthesisLimits.maxTokens) : nil
+        // Lengths drawn from the profile are at most its largest quantile.
+        let longest = { (d: SyntheticProfile.LengthDistribution?) in Int(d?.quantiles.max() ?? 0) }
+        try SynthesisLimits.checkTotal(requests: requests, tokensPerRequest: (options.outputTokens ?? longest(profile.requests.outputTokens))
+                                       + (options.promptTokens ?? longest(profile.requests.promptTokens)), option: "--tokens")
         // The command as given (minus --out/--force, which do not change the bytes), so it remakes this trace.
         var command = "sim trace synth --model \(args.value("model") ?? "mixtral-8x7b") --profile \(profileName)"
         if let t = options.outputTokens { command += " --tokens \(t)" }

@@ -154,12 +154,19 @@ public struct CostModel: Sendable {
         return expertSeconds(tokens: tokens) * expertPartShares[part]
     }
 
-    /// One routed expert applied to `tokens` tokens on the CPU, from its host copy (same format as the device's): host
-    /// memory roofline plus the runtime's per-expert dispatch cost. Cached CPU weights are not modelled (each call
-    /// streams the expert from DRAM), as HybriMoE's "CPU time linear in the workload" (papers.md §4.2) suggests.
+    /// One routed expert applied to `tokens` tokens on the CPU, from its host copy (same format as the device's): a
+    /// roofline over host memory (its bytes) and CPU throughput (the multiply-adds, plus dequantising every weight to
+    /// fp32 once per call: `WeightFormat.cpuDequantOpsPerWeight`), plus the runtime's per-expert dispatch cost. Cached
+    /// CPU weights are not modelled (each call streams the expert from DRAM), as HybriMoE's "CPU time linear in the
+    /// workload" (papers.md §4.2) suggests.
     public func cpuExpertSeconds(tokens: Int) -> Double {
         hostExpertSeconds + max(meanExpertBytes / cpuMemoryBandwidthBytesPerSecond,
-                                       expertFlopsPerToken * Double(tokens) / cpuFlopsPerSecond)
+                                (expertFlopsPerToken * Double(tokens) + cpuDequantFlopsPerExpert) / cpuFlopsPerSecond)
+    }
+
+    /// Flops-equivalent of dequantising one expert's weights on the CPU.
+    var cpuDequantFlopsPerExpert: Double {
+        Double(model.expertParams) * quantization.expertFormat.cpuDequantOpsPerWeight * WeightFormat.flopsPerDequantOp
     }
 
     /// The cost of an expert stored in another quantization (HOBBIT's low-precision copy).

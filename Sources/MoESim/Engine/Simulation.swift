@@ -2,10 +2,14 @@ import Foundation
 
 /// One simulation run: a discrete-event simulation of MoE inference with offloaded experts.
 ///
-/// Resources (SimPy's word): the GPU compute stream, and DMA channels for host-to-device and device-to-host
-/// copies (one shared channel when the device has a single copy engine). Transfers are served FIFO by their
-/// channel (or on-demand first, when the prefetch policy asks for a priority link) and signal completion through
-/// the event queue. The forward pass is the process: it runs kernels on
+/// Resources (SimPy's word, `Topology/`): the GPU compute stream, the host thread (`HostThread`: the runtime's fixed
+/// costs are its time, and the GPU cannot run work it has not issued), and the link (`LinkModel`) with a copy engine
+/// (`TransferChannel`) per direction, or one shared engine with a single copy engine or a single-stream runtime.
+/// A link direction's rate is re-divided whenever the other direction starts or finishes a transfer. Transfers are
+/// served FIFO by their engine (or on-demand first, when the prefetch policy asks for a priority link) and signal
+/// completion through the event queue. What the software stack does with these (streams, sync points, swap order,
+/// refills waiting for write-backs) is declared by the runtime profile (`RuntimeSemantics`), never by its name.
+/// The forward pass is the process: it runs kernels on
 /// the compute stream in order and, when the next kernel needs weights that have not arrived, it lets simulated
 /// time run (processing events) until they do. That wait is the GPU stall the report shows.
 ///
@@ -63,31 +67,26 @@ public final class Simulation: PrefetchContext, MissContext {
     public let cpuAvailable: Bool
 
     // Clock, events and channels.
-    public private(set) var now = 0.0
+    public internal(set) var now = 0.0
     var events = EventQueue()
     let channels: [TransferChannel]
     let h2d: TransferChannel
     let d2h: TransferChannel
-    /// H2D rate with the other direction idle (pinned or pageable, as the runtime's host copies are).
-    let h2dBytesPerSecond: Double
-    let d2hBytesPerSecond: Double
-    /// H2D rate while a D2H transfer runs, on links whose directions share bandwidth (nil: they do not). Never above
-    /// `h2dBytesPerSecond`: a pageable copy is no faster for the other direction being busy.
-    let h2dBytesPerSecondDuringD2H: Double?
+    /// The link's rates per direction (`LinkModel`); `h2d` and `d2h` are its copy engines.
+    public let link: LinkModel
+    var h2dBytesPerSecond: Double { link.h2dBytesPerSecond }
+    var linkName: String { link.name }
     /// The H2D engine's rate is re-divided whenever the D2H engine starts or finishes a transfer.
     let reratesH2D: Bool
-    let transferSetupSeconds: Double
-    let linkName: String
 
     // Runtime semantics (`RuntimeProfile`), resolved once.
     /// Copies and kernels share one stream: a kernel waits for every copy issued before it, and copies run in issue
     /// order on one queue (both directions).
     let singleStream: Bool
-    let hostSync: HostSyncPoints
     let swapOrder: SwapOrder
     let refillWaitsForWriteBack: Bool
-    /// When the host thread has issued everything so far (the host's own timeline).
-    var hostFree = 0.0
+    /// The host thread's timeline.
+    var host: HostThread
     /// Write-backs of each key queued or in flight (a refill of its memory waits for them).
     let writeBacksOutstanding: FixedArray<UInt16>
     /// For each key with an on-demand load not yet issued: the evicted key whose write-back that load waits for (-1: none).
@@ -137,13 +136,13 @@ public final class Simulation: PrefetchContext, MissContext {
     /// Distinct experts routed at the current layer.
     var currentJobs = 0
     /// When the current layer's routing became known.
-    public private(set) var routedAt = 0.0
+    public internal(set) var routedAt = 0.0
     /// When the CPU finishes the work given to it, and when the current layer's CPU results are back (0: none).
     var cpuFree = 0.0
     var layerCPUReady = 0.0
     var currentPass = Pass()
     /// The current pass (from 0) and step (pass x layers + layer).
-    public private(set) var passIndex = -1
+    public internal(set) var passIndex = -1
     var currentStep = -1
     /// Prefetches issued at this layer and at the previous one (for `waitsForPreviousPrefetch`).
     var issuedThisLayer: [(key: Int32, generation: UInt32)] = []
@@ -227,35 +226,15 @@ public final class Simulation: PrefetchContext, MissContext {
         let hardware = config.hardware
         let runtime = config.runtime
         singleStream = runtime.streamLayout == .single
-        hostSync = runtime.hostSyncPoints
+        host = HostThread(syncs: runtime.hostSyncPoints)
         swapOrder = runtime.swapCopyOrder
-        switch hardware.offloadTier {
-        case .host:
-            let link = hardware.hostLink!
-            linkName = link.name
-            h2dBytesPerSecond = link.h2dBytesPerSecond(pinned: config.runtime.pinsHostMemory)
-            d2hBytesPerSecond = link.d2hBytesPerSecond.value
-            transferSetupSeconds = link.setupLatencySeconds.value
-            let h2dRate = h2dBytesPerSecond
-            h2dBytesPerSecondDuringD2H = link.bidirectionalContention.value ? link.h2dBytesPerSecondDuringD2H.map { min($0.value, h2dRate) } : nil
-            writeBack = runtime.writeBackOnEvict.value
-            h2d = TransferChannel(name: "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
-            // One stream orders both directions' copies on one queue, whatever the copy engines could do.
-            d2h = link.copyEngines.value >= 2 && !singleStream ? TransferChannel(name: "D2H") : h2d
-        case .storage:
-            // Unified memory: experts are read from storage into device memory; weights there are never written back.
-            let storage = hardware.storage!
-            linkName = storage.name
-            h2dBytesPerSecond = storage.readBytesPerSecond.value
-            d2hBytesPerSecond = storage.readBytesPerSecond.value
-            transferSetupSeconds = storage.setupLatencySeconds.value
-            h2dBytesPerSecondDuringD2H = nil
-            writeBack = false
-            h2d = TransferChannel(name: "storage read", discipline: speculates ? prefetchOptions.link : .fifo)
-            d2h = h2d
-        }
+        link = LinkModel(hardware: hardware, pinnedHostCopies: runtime.pinsHostMemory)
+        writeBack = !link.isStorage && runtime.writeBackOnEvict.value
+        h2d = TransferChannel(name: link.isStorage ? "storage read" : "H2D", discipline: speculates ? prefetchOptions.link : .fifo)
+        // One stream orders both directions' copies on one queue, whatever the copy engines could do.
+        d2h = link.copyEngines >= 2 && !singleStream ? TransferChannel(name: "D2H") : h2d
         channels = d2h === h2d ? [h2d] : [h2d, d2h]
-        reratesH2D = d2h !== h2d && h2dBytesPerSecondDuringD2H != nil && h2dBytesPerSecondDuringD2H != h2dBytesPerSecond
+        reratesH2D = d2h !== h2d && link.h2dDependsOnD2H
         // On one queue a load cannot wait for a write-back queued behind it: the runtime must issue the write-back first.
         refillWaitsForWriteBack = writeBack && runtime.refillWaitsForWriteBack
 
@@ -320,7 +299,7 @@ public final class Simulation: PrefetchContext, MissContext {
     func execute(_ pass: Pass, requests: [RequestInfo]) throws {
         let passStart = lastPassEnd
         advance(to: passStart)
-        hostFree = max(hostFree, passStart)
+        host.wait(until: passStart)
         passIndex += 1
         issuedThisLayer.removeAll(keepingCapacity: true)
         metrics.recordPassStart(request: pass.request, at: passStart, phase: pass.phase)
@@ -352,7 +331,7 @@ public final class Simulation: PrefetchContext, MissContext {
         for layer in 0..<denseLayers {
             let attentionSeconds = attention(layer)
             let ffnSeconds = costs.denseFFNSeconds(tokens: n)
-            hostFree += costs.hostLayerSeconds + costs.hostExpertSeconds
+            host.spend(costs.hostLayerSeconds + costs.hostExpertSeconds)
             gpuFree = waitForIssue(gpuFree, layer: -1 - layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: -1 - layer, tokens: n)))
@@ -365,7 +344,7 @@ public final class Simulation: PrefetchContext, MissContext {
             let attentionSeconds = attention(denseLayers + layer)
             // The host issues the layer's attention and router; the GPU runs them once issued (and, on one stream,
             // after every copy issued before them).
-            hostFree += costs.hostLayerSeconds
+            host.spend(costs.hostLayerSeconds)
             gpuFree = waitForIssue(gpuFree, layer: layer)
             if let observer {
                 observer.observe(.compute(GPUWork(kind: .attention, start: gpuFree, end: gpuFree + attentionSeconds, layer: layer, tokens: n)))
@@ -373,7 +352,7 @@ public final class Simulation: PrefetchContext, MissContext {
             gpuFree += attentionSeconds
             advance(to: gpuFree)
             // Reading the router's choice waits for the GPU; loads are issued from then on.
-            if hostSync.syncsEachLayer { hostFree = max(hostFree, gpuFree) }
+            if host.syncs.syncsEachLayer { host.wait(until: gpuFree) }
             currentStep = passIndex * layers + layer
             let jobs = router.route(pass, layer: layer, observer: cache.observesRouting ? cache.group(ofLayer: layer) : nil)
             if asksOnMiss { beginMissLayer(layer, jobs: jobs, routedAt: gpuFree) }
@@ -386,7 +365,7 @@ public final class Simulation: PrefetchContext, MissContext {
             }
             let sharedSeconds = costs.sharedExpertsSeconds(tokens: n)
             if sharedSeconds > 0 {
-                hostFree += costs.hostExpertSeconds * Double(config.model.sharedExperts)
+                host.spend(costs.hostExpertSeconds * Double(config.model.sharedExperts))
                 gpuFree = waitForIssue(gpuFree, layer: layer)
             }
             if let observer, sharedSeconds > 0 {
@@ -405,11 +384,12 @@ public final class Simulation: PrefetchContext, MissContext {
         }
         gpuFree += lmHeadSeconds
         // The host reads the logits (a sync), samples and runs the generation loop; the next pass starts after that.
-        hostFree = max(hostFree, gpuFree) + costs.hostPassSeconds
-        if hostFree > gpuFree {
-            observer?.observe(.stall(start: gpuFree, end: hostFree, layer: -1, expert: -1, cause: .host))
-            metrics.hostWaitSeconds += hostFree - gpuFree
-            gpuFree = hostFree
+        host.wait(until: gpuFree)
+        host.spend(costs.hostPassSeconds)
+        if host.free > gpuFree {
+            observer?.observe(.stall(start: gpuFree, end: host.free, layer: -1, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += host.free - gpuFree
+            gpuFree = host.free
         }
         lastPassEnd = gpuFree
         metrics.recordPass(pass, start: passStart, end: gpuFree, h2dBytesTotal: h2d.bytes(.onDemand) + h2d.bytes(.prefetch))
@@ -464,183 +444,6 @@ public final class Simulation: PrefetchContext, MissContext {
         flushPendingWriteBack()
     }
 
-    /// Starts an on-demand load of `key` into a load buffer, or queues it until one is free.
-    func loadOnDemand(_ key: Int) {
-        for p in 0..<parts { partArrival[key * parts + p] = .infinity }
-        if loadBuffersInUse < loadBufferSlots {
-            loadBuffersInUse += 1
-            holdsLoadBuffer[key] = true
-            load(key, cause: .onDemand)
-        } else {
-            loadsWaitingForBuffer.append(Int32(key))
-        }
-    }
-
-    // MARK: Miss policies
-
-    /// The layer's routing is known: the miss policy may plan it.
-    func beginMissLayer(_ layer: Int, jobs: Int, routedAt time: Double) {
-        routedAt = time
-        currentJobs = jobs
-        layerCPUReady = 0
-        if let gates = router.gateStatistics { missStatistics.routedMass += gates.layerMass }
-        if plansLayers { missPolicy.beginLayer(layer: layer, context: self) }
-    }
-
-    /// Asks the miss policy; returns false when the miss is to be loaded as usual. A policy asking for what it cannot
-    /// have (an undeclared low-precision copy, a CPU where there is none, a substitute that is not cached or is routed
-    /// itself) is a bug in the policy.
-    func servedWithoutFullLoad(_ key: Int, layer: Int, expert: Int, job: Int) -> Bool {
-        let action = missPolicy.decide(layer: layer, expert: expert, context: self)
-        let tokens = Int(router.tokensPerExpert[expert])
-        missStatistics.record(action.kind, tokens: tokens, gate: router.gateStatistics?.gate(expert: expert))
-        if action == .load {
-            if hasLowPrecision { lowPrecisionLoad[key] = false }
-            return false
-        }
-        var substitute = -1
-        if case let .substitute(buddy) = action { substitute = buddy }
-        observer?.observe(.missServed(layer: layer, expert: expert, action: action.kind, substitute: substitute, time: now))
-        switch action {
-        case .load:
-            return false
-        case .loadLowPrecision:
-            precondition(lowPrecisionForm != nil, "miss policy '\(missPolicy.name)' asked for a low-precision copy it did not declare")
-            lowPrecisionLoad[key] = true
-            jobLowPrecision[job] = true
-            metrics.onDemandLoads += 1
-            loadOnDemand(key)
-        case .cpu:
-            precondition(cpuAvailable, "miss policy '\(missPolicy.name)' ran an expert on the CPU where offloaded experts live on storage")
-            awaitingCompute[key] = false
-            jobDone[job] = true
-            runOnCPU(layer: layer, expert: expert, tokens: tokens)
-        case .skip:
-            awaitingCompute[key] = false
-            jobDone[job] = true
-        case let .substitute(buddy):
-            let buddyKey = layer * experts + buddy
-            precondition(buddy >= 0 && buddy < experts && cache.contains(buddyKey) && router.tokensPerExpert[buddy] == 0 && !awaitingCompute[buddyKey],
-                         "miss policy '\(missPolicy.name)' substituted expert \(buddy) of layer \(layer), which is not cached, is routed itself or already stands in for another miss")
-            awaitingCompute[key] = false
-            awaitingCompute[buddyKey] = true
-            jobKey[job] = Int32(buddyKey)
-        }
-        return true
-    }
-
-    /// Runs an expert on the CPU: it starts once the CPU is free and the activations are on the host; its results are
-    /// back on the device one copy later, and the layer's GPU work waits for them at its end.
-    func runOnCPU(layer: Int, expert: Int, tokens: Int) {
-        let start = max(cpuFree, routedAt + activationToHostSeconds(tokens: tokens))
-        let end = start + costs.cpuExpertSeconds(tokens: tokens)
-        let ready = end + activationToDeviceSeconds(tokens: tokens)
-        cpuFree = end
-        layerCPUReady = max(layerCPUReady, ready)
-        missStatistics.cpuBusySeconds += end - start
-        missStatistics.activationBytes += 2 * Double(tokens * costs.activationBytesPerToken)
-        observer?.observe(.cpuCompute(CPUWork(start: start, end: end, resultsReady: ready, layer: layer, expert: expert, tokens: tokens)))
-    }
-
-    /// Inserts `key` into its cache group; an eviction writes the evicted expert back when the runtime swaps. With
-    /// `forLoad` (an on-demand load of `key` follows) the swap's two copies go in the runtime's order, and a refill
-    /// that reuses the evicted expert's memory waits for its write-back.
-    @discardableResult func admit(_ key: Int, group: EvictionPolicy, context: AccessContext, forLoad: Bool = false) -> Admission {
-        let admission = group.insert(key, context: context)
-        if let observer {
-            if case let .admitted(evicted) = admission {
-                observer.observe(.cacheInserted(key: key, evicted: evicted, time: now))
-            } else {
-                observer.observe(.cacheBypassed(key: key, time: now))
-            }
-        }
-        if case let .admitted(evicted?) = admission {
-            // An expert a prefetch inserted and nobody used counts as wasted once issued minus used (no flag left behind).
-            if insertsPrefetches { prefetchedUnused[evicted] = false }
-            if writeBack {
-                if forLoad && swapOrder == .loadFirst {
-                    pendingWriteBack = Int32(evicted)
-                } else {
-                    writeBackExpert(evicted)
-                }
-                if forLoad && refillWaitsForWriteBack { refillAfterWriteBackOf[key] = Int32(evicted) }
-            }
-        }
-        return admission
-    }
-
-    /// Queues the write-back of an evicted expert on the device-to-host engine.
-    func writeBackExpert(_ evicted: Int) {
-        if refillWaitsForWriteBack { writeBacksOutstanding[evicted] += 1 }
-        enqueue(Transfer(key: Int32(evicted), part: 0, bytes: costs.expertBytes(layer: evicted / experts), cause: .writeBack, toHost: true), on: d2h)
-    }
-
-    /// A load-first swap's write-back goes out once the load it belongs to has been queued (or right away when the
-    /// admission was not for an on-demand load).
-    func flushPendingWriteBack() {
-        guard pendingWriteBack >= 0 else { return }
-        let evicted = Int(pendingWriteBack)
-        pendingWriteBack = -1
-        writeBackExpert(evicted)
-    }
-
-    func load(_ key: Int, cause: TransferCause) {
-        loadGeneration[key] &+= 1
-        observer?.observe(.loadIssued(key: key, cause: cause, generation: loadGeneration[key], time: now))
-        if hasLowPrecision && cause == .onDemand && lowPrecisionLoad[key], let form = lowPrecisionForm {
-            for p in 0..<parts {
-                partArrival[key * parts + p] = .infinity
-                enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: form.partBytes[p], cause: cause, toHost: false,
-                                 generation: loadGeneration[key]), on: h2d)
-            }
-            return
-        }
-        var afterWriteBackOf: Int32 = -1
-        if refillWaitsForWriteBack && cause == .onDemand {
-            afterWriteBackOf = refillAfterWriteBackOf[key]
-            refillAfterWriteBackOf[key] = -1
-        }
-        let partBytes = costs.expertPartBytes(layer: key / experts)
-        for p in 0..<parts {
-            partArrival[key * parts + p] = .infinity
-            enqueue(Transfer(key: Int32(key), part: Int8(p), bytes: partBytes[p], cause: cause, toHost: false,
-                             speculative: cause == .prefetch, generation: loadGeneration[key], afterWriteBackOf: afterWriteBackOf), on: h2d)
-        }
-    }
-
-    /// Whether `key`'s admission evicted an expert the current layer has still to run from its slot; if so, `key`
-    /// keeps its staging buffer until that expert has run (then `releaseDeferredStaging`). An evicted expert that
-    /// came by an on-demand load is still in its load buffer and needs nothing kept.
-    func defersStagingRelease(of key: Int, after admission: Admission, arrived: Bool) -> Bool {
-        guard case let .admitted(evicted?) = admission, awaitingCompute[evicted], !holdsLoadBuffer[evicted] else { return false }
-        deferredStagingReleases.append((Int32(evicted), Int32(key), arrived))
-        return true
-    }
-
-    /// `victim` has run: staging buffers kept for its slot are given back.
-    func releaseDeferredStaging(after victim: Int) {
-        deferredStagingReleases.removeAll { entry in
-            guard Int(entry.victim) == victim else { return false }
-            if entry.arrived {
-                stagingBuffersInUse -= 1
-                observer?.observe(.stagingBufferReleased(key: Int(entry.key), time: now))
-            } else {
-                releaseStagingBuffer(Int(entry.key))
-            }
-            return true
-        }
-    }
-
-    /// Gives a prefetch staging buffer back now if its expert has landed, else when it lands.
-    func releaseStagingBuffer(_ key: Int) {
-        observer?.observe(.stagingBufferReleased(key: key, time: now))
-        if partArrival[key * parts + parts - 1] <= now {
-            stagingBuffersInUse -= 1
-        } else {
-            stagingReleasePending[key] = loadGeneration[key]
-        }
-    }
-
     /// Runs the layer's expert jobs on the compute stream: any job whose weights have arrived goes first,
     /// in access order; when none has, the stream waits for the next arrival.
     func computeExperts(jobs: Int, layer: Int, from start: Double) -> Double {
@@ -669,8 +472,8 @@ public final class Simulation: PrefetchContext, MissContext {
             let e = Int(router.distinct[pick])
             // The host issues the expert (after waiting for the GPU where the runtime syncs per expert); on one stream
             // the kernel also waits for every copy issued before it.
-            if hostSync.syncsEachExpert {
-                var sync = max(hostFree, singleStream ? streamTail(after: gpuFree) : gpuFree)
+            if host.syncs.syncsEachExpert {
+                var sync = max(host.free, singleStream ? streamTail(after: gpuFree) : gpuFree)
                 let weights = weightsArrival(of: Int(jobKey[pick]))
                 if weights > sync {
                     // The read waits for this expert's weights: the GPU idles for want of them, not of the host.
@@ -681,9 +484,9 @@ public final class Simulation: PrefetchContext, MissContext {
                     }
                     sync = weights
                 }
-                hostFree = sync
+                host.wait(until: sync)
             }
-            hostFree += costs.hostExpertSeconds
+            host.spend(costs.hostExpertSeconds)
             gpuFree = waitForIssue(gpuFree, layer: layer)
             // The weights computed: the routed expert's own, or a substitute's.
             let key = Int(jobKey[pick])
@@ -728,7 +531,7 @@ public final class Simulation: PrefetchContext, MissContext {
         return gpuFree
     }
 
-    /// When the GPU can start the next piece of work the host is issuing now (at `hostFree`): not before it is issued,
+    /// When the GPU can start the next piece of work the host is issuing now (at `host.free`): not before it is issued,
     /// and on one stream not before every copy issued earlier has finished. The gap is a stall (host or stream).
     func waitForIssue(_ gpuFree: Double, layer: Int) -> Double {
         var start = gpuFree
@@ -740,10 +543,10 @@ public final class Simulation: PrefetchContext, MissContext {
                 start = copies
             }
         }
-        if hostFree > start {
-            observer?.observe(.stall(start: start, end: hostFree, layer: layer, expert: -1, cause: .host))
-            metrics.hostWaitSeconds += hostFree - start
-            start = hostFree
+        if host.free > start {
+            observer?.observe(.stall(start: start, end: host.free, layer: layer, expert: -1, cause: .host))
+            metrics.hostWaitSeconds += host.free - start
+            start = host.free
         }
         return start
     }
@@ -772,70 +575,6 @@ public final class Simulation: PrefetchContext, MissContext {
         return tail
     }
 
-    /// Drops staged prefetches whose step is over, unused (`admit=buffer`, AdapMoE's `release()`).
-    func discardUnusedPrefetches() {
-        guard !prefetchBufferKeys.isEmpty else { return }
-        prefetchBufferKeys.removeAll { k in
-            let key = Int(k)
-            guard prefetchTargetStep[key] <= currentStep else { return false }
-            inPrefetchBuffer[key] = false
-            observer?.observe(.prefetchDropped(key: key, time: now))
-            dropStaged(key)
-            return true
-        }
-    }
-
-    /// Gives back a dropped prefetch's staging buffer; on a priority link its transfers that have not started are
-    /// cancelled first (the buffer is free at once when its last part never starts).
-    func dropStaged(_ key: Int) {
-        if cancelsDroppedPrefetches {
-            let generation = loadGeneration[key]
-            let removed = h2d.cancelQueued { $0.key == Int32(key) && $0.generation == generation && $0.cause == .prefetch && !$0.toHost }
-            if let observer { for t in removed { observer.observe(.transferCancelled(transfer: t, time: now)) } }
-            if !removed.isEmpty {
-                metrics.recordPrefetchCancelled(layer: key / experts, bytes: Double(removed.reduce(0) { $0 + $1.bytes }))
-            }
-            // Parts start in order, so when the last one was cancelled nothing more will land for this load.
-            if removed.contains(where: { Int($0.part) == parts - 1 }) {
-                stagingBuffersInUse -= 1
-                observer?.observe(.stagingBufferReleased(key: key, time: now))
-                loadGeneration[key] &+= 1
-                for p in 0..<parts { partArrival[key * parts + p] = 0 }
-                return
-            }
-        }
-        releaseStagingBuffer(key)
-    }
-
-    /// The GPU waits for the prefetches issued at the previous layer to land (AdapMoE's cudaEvent wait).
-    func waitForPreviousPrefetches(from start: Double) -> Double {
-        var ready = start
-        for (k, generation) in issuedPreviousLayer {
-            let key = Int(k)
-            let last = key * parts + parts - 1
-            while loadGeneration[key] == generation && partArrival[last] == .infinity && !events.isEmpty { processNextEvent() }
-            if loadGeneration[key] == generation && partArrival[last] != .infinity { ready = max(ready, partArrival[last]) }
-        }
-        metrics.gpuStallSeconds += ready - start
-        metrics.prefetchWaitSeconds += ready - start
-        if let observer, ready > start {
-            observer.observe(.stall(start: start, end: ready, layer: currentStep - passIndex * layers, expert: -1, cause: .previousPrefetches))
-        }
-        return ready
-    }
-
-    /// A prefetched expert landed with `admit=cache`: it enters the cache now, evicting by the cache policy.
-    func insertArrivedPrefetch(_ key: Int) {
-        inPrefetchBuffer[key] = false
-        if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
-        let admission = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime))
-        if case .admitted = admission { prefetchedUnused[key] = true }
-        if !defersStagingRelease(of: key, after: admission, arrived: true) {
-            stagingBuffersInUse -= 1
-            observer?.observe(.stagingBufferReleased(key: key, time: now))
-        }
-    }
-
     func trackKVCache(_ pass: Pass, requests: [RequestInfo]) throws {
         var longest = 0
         for i in 0..<pass.tokenCount { longest = max(longest, pass.contexts[i]) }
@@ -848,245 +587,5 @@ public final class Simulation: PrefetchContext, MissContext {
             throw MoESimError("out of device memory: request \"\(id)\" at context \(longest) needs \(ByteSize.format(kvBytes)) of KV cache, \(ByteSize.format(used)) in all of \(ByteSize.format(memory.deviceCapacityBytes))",
                               hint: "use a smaller cache or raise --kv-reserve-tokens so `fit` leaves room")
         }
-    }
-
-    // MARK: Events and channels
-
-    /// Processes every event up to time `t`, then moves the clock to `t`.
-    func advance(to t: Double) {
-        while let next = events.nextTime, next <= t { processNextEvent() }
-        if t > now { now = t }
-    }
-
-    func processNextEvent() {
-        guard let event = events.pop() else { return }
-        observer?.observe(.eventProcessed(due: event.time, clock: now))
-        if event.time > now { now = event.time }
-        if event.kind == .bufferReleased {
-            loadBuffersInUse -= 1
-            if loadsWaitingHead < loadsWaitingForBuffer.count {
-                let key = Int(loadsWaitingForBuffer[loadsWaitingHead])
-                loadsWaitingHead += 1
-                if loadsWaitingHead == loadsWaitingForBuffer.count {
-                    loadsWaitingForBuffer.removeAll(keepingCapacity: true)
-                    loadsWaitingHead = 0
-                }
-                loadBuffersInUse += 1
-                holdsLoadBuffer[key] = true
-                load(key, cause: .onDemand)
-            }
-            return
-        }
-        let index = Int(event.channel)
-        let channel = channels[index]
-        // A preempted or re-rated transfer's old completion is stale.
-        if (preempts || reratesH2D) && !channel.isCurrent(epoch: event.epoch, time: event.time) { return }
-        if speculates { accountContention(channel) }
-        let transfer = channel.finish()
-        observer?.observe(.transferEnded(channel: index, transfer: transfer, time: event.time, bytesMoved: transfer.bytes, preempted: false))
-        if transfer.toHost && refillWaitsForWriteBack {
-            writeBacksOutstanding[Int(transfer.key)] -= 1
-            if h2d !== channel && h2d.isIdle { startNext(on: h2d, index: 0) }
-        }
-        let key = Int(transfer.key)
-        if !transfer.toHost && transfer.generation == loadGeneration[key] {
-            partArrival[key * parts + Int(transfer.part)] = event.time
-        }
-        if !transfer.toHost && Int(transfer.part) == parts - 1 {
-            if stagingReleasePending[key] == transfer.generation {
-                stagingReleasePending[key] = Simulation.noPendingRelease
-                stagingBuffersInUse -= 1
-            } else if insertsPrefetches && transfer.cause == .prefetch && transfer.generation == loadGeneration[key] && inPrefetchBuffer[key] {
-                insertArrivedPrefetch(key)
-            }
-        }
-        startNext(on: channel, index: index)
-        if channel === d2h && reratesH2D { rerateH2D() }
-    }
-
-    /// The D2H engine started or finished a transfer: the H2D transfer in flight drains at the rate the link now
-    /// gives it, from this instant (links whose directions share bandwidth, nvbandwidth #53, peers.md §3.2).
-    func rerateH2D() {
-        guard let end = h2d.rerate(at: now, bytesPerSecond: currentH2DRate) else { return }
-        if let observer, let active = h2d.active { observer.observe(.transferRerated(channel: 0, transfer: active, time: now, end: end)) }
-        events.schedule(at: end, kind: .transferDone, channel: 0, epoch: h2d.epoch)
-    }
-
-    /// The H2D rate now: slower while a D2H transfer runs on a link whose directions share bandwidth.
-    var currentH2DRate: Double {
-        if reratesH2D, let slower = h2dBytesPerSecondDuringD2H, !d2h.isIdle { return slower }
-        return h2dBytesPerSecond
-    }
-
-    func enqueue(_ transfer: Transfer, on channel: TransferChannel) {
-        let index = channel === h2d ? 0 : 1
-        if speculates { accountContention(channel) }
-        channel.append(transfer)
-        if channel.isIdle {
-            startNext(on: channel, index: index)
-        } else if preempts && !transfer.speculative {
-            preemptIfNeeded(channel, index: index)
-        }
-    }
-
-    /// On a `preempt` link, an on-demand transfer waiting behind a speculative one in flight suspends it.
-    func preemptIfNeeded(_ channel: TransferChannel, index: Int) {
-        guard preempts, channel.shouldPreempt else { return }
-        accountContention(channel)
-        let suspended = channel.active!
-        let bytesBefore = channel.bytes(suspended.cause)
-        if channel.preempt(at: now) {
-            if let observer {
-                // The channel takes back the bytes it will move again when the rest resumes.
-                let remaining = Int((bytesBefore - channel.bytes(suspended.cause)).rounded())
-                observer.observe(.transferEnded(channel: index, transfer: suspended, time: now, bytesMoved: suspended.bytes - remaining, preempted: true))
-            }
-            metrics.preemptions += 1
-            startNext(on: channel, index: index)
-        }
-    }
-
-    func startNext(on channel: TransferChannel, index: Int) {
-        guard channel.isIdle else { return }
-        if speculates { accountContention(channel) }
-        // A refill of an evicted expert's memory waits, at the head of its queue, for that memory's write-back.
-        if refillWaitsForWriteBack, let head = channel.peek(), head.afterWriteBackOf >= 0, writeBacksOutstanding[Int(head.afterWriteBackOf)] > 0 { return }
-        guard let transfer = channel.dequeue() else { return }
-        // Simultaneous traffic the other way slows H2D on links that contend; the rate is re-divided whenever the other
-        // direction starts or finishes (`rerateH2D`), so no rate is fixed for a transfer's whole length.
-        let rate = transfer.toHost ? d2hBytesPerSecond : currentH2DRate
-        let end = channel.begin(transfer, at: now, setup: transferSetupSeconds, bytesPerSecond: rate)
-        observer?.observe(.transferStarted(channel: index, transfer: transfer, start: now, end: end))
-        events.schedule(at: end, kind: .transferDone, channel: Int32(index), epoch: channel.epoch)
-        if channel === d2h && reratesH2D { rerateH2D() }
-    }
-
-    /// Link contention caused by speculation: time during which an on-demand load waited in a channel's queue while
-    /// that channel moved a speculative transfer, charged to the layer of the speculative expert. Called before every
-    /// change of a channel's queue or transfer in flight.
-    @inline(__always) func accountContention(_ channel: TransferChannel) {
-        if channel.onDemandWaiting > 0, let active = channel.active, active.speculative, now > channel.contentionMark {
-            metrics.recordContention(layer: Int(active.key) / experts, seconds: now - channel.contentionMark)
-        }
-        channel.contentionMark = now
-    }
-
-    /// Lets outstanding transfers finish (their time counts in the makespan).
-    func finish() {
-        metrics.finishRequests()
-        while !events.isEmpty { processNextEvent() }
-        metrics.makespanSeconds = max(lastPassEnd, now)
-    }
-
-    // MARK: PrefetchContext
-
-    public var passTokens: ArraySlice<TokenRecord> { currentPass.validTokens }
-    public var passPhase: Phase { currentPass.phase }
-
-    public func isAvailable(layer: Int, expert: Int) -> Bool {
-        let key = layer * experts + expert
-        return cache.contains(key) || inPrefetchBuffer[key]
-    }
-
-    public var freeStagingBuffers: Int { prefetchBufferSlots - stagingBuffersInUse }
-
-    public func routedExperts(layer: Int) -> [Int32] {
-        guard let router = lookaheadRouter, layer >= 0, layer < layers else { return [] }
-        let n = router.route(currentPass, layer: layer, observer: nil)
-        let experts = (0..<n).map { router.distinct[$0] }
-        router.clear(n)
-        return experts
-    }
-
-    @discardableResult public func prefetch(layer: Int, expert: Int, passesAhead: Int) -> Bool {
-        let key = layer * experts + expert
-        let step = (passIndex + passesAhead) * layers + layer
-        // Not for a step already running or over; not for an expert cached, staged or still arriving.
-        guard speculates, layer >= 0, layer < layers, expert >= 0, expert < experts, step > currentStep,
-              stagingBuffersInUse < prefetchBufferSlots, !cache.contains(key), !inPrefetchBuffer[key],
-              stagingReleasePending[key] == Simulation.noPendingRelease, partArrival[key * parts + parts - 1] != .infinity else { return false }
-        stagingBuffersInUse += 1
-        inPrefetchBuffer[key] = true
-        prefetchTargetStep[key] = step
-        prefetchBufferKeys.append(Int32(key))
-        metrics.recordPrefetchIssued(layer: layer)
-        load(key, cause: .prefetch)
-        if waitsForPreviousPrefetch { issuedThisLayer.append((Int32(key), loadGeneration[key])) }
-        return true
-    }
-
-    // MARK: MissContext
-
-    public var routedExperts: [Int] { (0..<currentJobs).map { Int(router.distinct[$0]) } }
-
-    public func tokens(expert: Int) -> Int { Int(router.tokensPerExpert[expert]) }
-
-    public func gate(expert: Int) -> ExpertGate? { router.gateStatistics?.gate(expert: expert) }
-
-    public func isCached(layer: Int, expert: Int) -> Bool { cache.contains(layer * experts + expert) }
-
-    public func isPinned(layer: Int, expert: Int) -> Bool {
-        (cache.group(ofLayer: layer) as? PinnedPlacement)?.pins(layer * experts + expert) ?? false
-    }
-
-    public func gpuSeconds(tokens: Int, lowPrecision: Bool) -> Double {
-        var seconds = 0.0
-        for p in 0..<parts {
-            seconds += lowPrecision ? costs.expertPartSeconds(tokens: tokens, part: p, form: lowPrecisionForm!) : costs.expertPartSeconds(tokens: tokens, part: p)
-        }
-        return seconds
-    }
-
-    public func loadSeconds(lowPrecision: Bool) -> Double {
-        let partBytes = lowPrecision ? lowPrecisionForm!.partBytes : costs.expertPartBytes
-        return partBytes.reduce(0) { $0 + transferSetupSeconds + Double($1) / h2dBytesPerSecond }
-    }
-
-    public var linkFreeAt: Double {
-        let free = h2d.freeForOnDemand(at: now) { self.transferSetupSeconds + Double($0.bytes) / ($0.toHost ? self.d2hBytesPerSecond : self.h2dBytesPerSecond) }
-        let waiting = loadsWaitingForBuffer.count - loadsWaitingHead
-        return free + Double(waiting) * loadSeconds(lowPrecision: false)
-    }
-
-    public var cpuFreeAt: Double { cpuFree }
-
-    public func cpuSeconds(tokens: Int) -> Double { costs.cpuExpertSeconds(tokens: tokens) }
-
-    public func activationToHostSeconds(tokens: Int) -> Double {
-        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / d2hBytesPerSecond
-    }
-
-    public func activationToDeviceSeconds(tokens: Int) -> Double {
-        transferSetupSeconds + Double(tokens * costs.activationBytesPerToken) / h2dBytesPerSecond
-    }
-
-    // MARK: Report
-
-    func makeReport(source: PassSource) -> Report {
-        metrics.report(simulation: self, source: source)
-    }
-
-    static func lookaheadWarning(_ window: Int) -> String {
-        "the trace is longer than Belady's look-ahead of \(window) accesses: next uses farther ahead count as never, so Belady's hit rate may be understated"
-    }
-
-    /// Routed (token, layer) cells and the experts gating kept for them.
-    var routedTokenLayers: Int { router.tokenLayers }
-    var activatedExperts: Int { router.activatedExperts }
-    var recordedExperts: Int { router.recordedExperts }
-    /// What the miss policy did; nil for `load`.
-    var missReport: Report.Miss? {
-        guard asksOnMiss else { return nil }
-        let approximated = MissActionKind.allCases.contains { $0.approximates && missStatistics.count($0) > 0 }
-        return missStatistics.report(policy: config.miss, routedCells: router.activatedExperts,
-                                     massKnown: router.gateStatistics != nil && source.header.weights != .none,
-                                     approximates: missPolicy.requirements.approximates || approximated, lowPrecision: lowPrecisionForm,
-                                     usedCPU: missStatistics.count(.cpu) > 0, makespanSeconds: metrics.makespanSeconds, notes: missPolicy.notes)
-    }
-
-    /// What a dropping gating policy did; nil for exact replay.
-    var gatingReport: Report.Gating? {
-        router.statistics?.report(policy: config.gating, recordedExperts: router.recordedExperts, activatedExperts: router.activatedExperts,
-                                  weightsRecorded: source.header.weights != .none)
     }
 }

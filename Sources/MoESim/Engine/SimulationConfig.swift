@@ -66,12 +66,13 @@ public struct MemoryPlan: Sendable {
         // gets its own staging buffers (by default a second pool of the same size).
         transferBufferBytes = Double((config.runtime.maxInFlightTransfers.value + stagingBuffers) * costs.expertBytes)
         runtimeReservedBytes = config.runtime.reservedDeviceBytes.value
-        kvReserveBytes = Double(config.kvReserveTokens * costs.kvCacheBytesPerToken)
+        kvReserveBytes = Double(config.kvReserveTokens) * Double(costs.kvCacheBytesPerToken)
         let weightsAndBuffers = residentWeightBytes + transferBufferBytes + runtimeReservedBytes
         if weightsAndBuffers > deviceCapacityBytes {
             throw MoESimError(field: "--hardware", "the model's resident weights (\(ByteSize.format(residentWeightBytes))) plus transfer buffers and runtime reserve (\(ByteSize.format(transferBufferBytes + runtimeReservedBytes))) do not fit in \(ByteSize.format(deviceCapacityBytes)) on \(config.hardware.name)",
                               hint: "try a smaller --quant or a larger device")
         }
+        try MemoryPlanRules.checkKVReserve(tokens: config.kvReserveTokens, bytes: kvReserveBytes, free: deviceCapacityBytes - weightsAndBuffers, hardware: config.hardware)
         let free = deviceCapacityBytes - weightsAndBuffers - kvReserveBytes
         // With sizes that vary by layer (GGUF presets), a byte budget is counted in experts of the mean size, and
         // the cache's bytes are each layer's capacity times that layer's size (a global pool: times the mean).
@@ -81,6 +82,7 @@ public struct MemoryPlan: Sendable {
         expertCacheBytes = cacheCapacities.count == model.moeLayers
             ? cacheCapacities.enumerated().reduce(0.0) { $0 + Double($1.element * costs.expertBytes(layer: $1.offset)) }
             : Double(cacheCapacities.reduce(0, +)) * costs.meanExpertBytes
+        try MemoryPlanRules.checkHostHolds(config: config, expertBytes: costs.expertBytes, cachedExperts: cacheCapacities.reduce(0, +))
         if expertCacheBytes > 0 && expertCacheBytes > free {
             throw MoESimError(field: "--cache",
                               "the cache (\(cacheCapacities.reduce(0, +)) experts, \(ByteSize.format(expertCacheBytes))) is larger than the device memory left for it (\(ByteSize.format(max(0, free))) of \(ByteSize.format(deviceCapacityBytes)) on \(config.hardware.name), after \(ByteSize.format(residentWeightBytes)) resident weights, \(ByteSize.format(transferBufferBytes)) transfer buffers, \(ByteSize.format(runtimeReservedBytes)) runtime reserve and \(ByteSize.format(kvReserveBytes)) KV cache for \(config.kvReserveTokens) tokens)",

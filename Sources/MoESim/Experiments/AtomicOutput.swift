@@ -16,8 +16,7 @@ enum AtomicOutput {
         } catch {
             throw MoESimError(file: parent.path, "cannot create the folder: \(error.localizedDescription)")
         }
-        let unique = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        let staging = parent.appendingPathComponent(".\(target.lastPathComponent).partial-\(unique)")
+        let staging = parent.appendingPathComponent(OutputPath.temporaryName(for: target.lastPathComponent))
         // Ctrl-C while the folder is written deletes it (`Interruption`).
         Interruption.registerTemporary(staging.path)
         defer { Interruption.unregisterTemporary(staging.path) }
@@ -26,8 +25,13 @@ enum AtomicOutput {
             for file in files {
                 try Data(file.contents.utf8).write(to: staging.appendingPathComponent(file.name))
             }
-            if exists {
-                let old = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(unique)")
+            if exists && OutputPath.exchange(staging.path, target.path) {
+                // One atomic step: the destination held the old folder, then the new one; the old one is now at staging.
+                try? manager.removeItem(at: staging)
+            } else if exists {
+                // Where the system cannot exchange: a kill between the two moves is repaired by the next writer
+                // (`OutputPath.recoverLeftovers` puts the old folder back).
+                let old = parent.appendingPathComponent(OutputPath.temporaryName(for: target.lastPathComponent, old: true))
                 try manager.moveItem(at: target, to: old)
                 do {
                     try manager.moveItem(at: staging, to: target)
@@ -52,11 +56,11 @@ enum AtomicOutput {
     /// before long work too, so a sweep is not run only to be refused at the end.
     @discardableResult
     static func checkDestination(_ directory: String, force: Bool) throws -> Bool {
-        var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).standardizedFileURL.path, isDirectory: &isDirectory)
-        if exists && !isDirectory.boolValue {
-            throw MoESimError(file: directory, "exists and is not a folder", hint: "choose another --out")
-        }
+        let target = URL(fileURLWithPath: directory).standardizedFileURL
+        // A results folder a killed run had set aside comes back first; then only a folder may be replaced.
+        OutputPath.recoverLeftovers(in: target.deletingLastPathComponent().path)
+        try OutputPath.checkReplaceable(directory, folder: true)
+        let exists = OutputPath.kind(target.path) == .folder
         if exists && !force {
             throw MoESimError(file: directory, "already exists; not overwriting it", hint: "pass --force to replace it, or write elsewhere with --out DIR")
         }
@@ -66,6 +70,7 @@ enum AtomicOutput {
     /// Writes one file through a temporary file and a rename.
     static func writeFile(_ path: String, contents: String) throws {
         let url = URL(fileURLWithPath: path)
+        try OutputPath.checkReplaceable(path, folder: false)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(contents.utf8).write(to: url, options: .atomic)

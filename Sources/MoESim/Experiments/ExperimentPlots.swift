@@ -33,12 +33,16 @@ enum ExperimentPlots {
         let data = series(plot, results)
         switch plot.type {
         case .line:
-            return LineChart(title: plot.title, xLabel: plot.xLabel, yLabel: plot.yLabel, xLabels: xLabels,
-                             series: data.map { LineChart.Series(name: $0.name, values: $0.values) }).svg()
+            var chart = LineChart(title: plot.title, xLabel: plot.xLabel, yLabel: plot.yLabel, xLabels: xLabels,
+                                  series: data.map { LineChart.Series(name: $0.name, values: $0.values) })
+            chart.logScale = plot.logScale
+            return chart.svg()
         case .bar:
             let decimals = plot.y.map { results.spec.metric($0)!.format.decimals }.max() ?? 2
-            return BarChart(title: plot.title, xLabel: plot.xLabel, yLabel: plot.yLabel, categories: xLabels,
-                            series: data.map { BarChart.Series(name: $0.name, values: $0.values) }, valueDecimals: decimals).svg()
+            var chart = BarChart(title: plot.title, xLabel: plot.xLabel, yLabel: plot.yLabel, categories: xLabels,
+                                 series: data.map { BarChart.Series(name: $0.name, values: $0.values) }, valueDecimals: decimals)
+            chart.logScale = plot.logScale
+            return chart.svg()
         }
     }
 }

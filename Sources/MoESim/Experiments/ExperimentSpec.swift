@@ -89,6 +89,8 @@ public struct ExperimentSpec: Sendable {
         public var filter: [(option: String, value: String)]
         public var xLabel: String
         public var yLabel: String
+        /// A logarithmic value axis (`"scale": "log"`), for values spanning orders of magnitude.
+        public var logScale = false
     }
 
     /// A number a paper reports, compared in report.md with the run whose axis values match.
@@ -250,14 +252,16 @@ public struct ExperimentSpec: Sendable {
         return name
     }
 
-    /// An object of option -> value: a string or number is `--name value`, true a bare flag, false or null leaves it out.
+    /// An object of option -> value: a string or number is `--name value`, true a bare flag, false or null leaves it out,
+    /// a list of strings repeats the option (`"set": ["hostLink.h2dBytesPerSecond=12e9", ...]`).
     static func options(_ field: SpecField) throws -> [Option] {
-        try field.object(allowed: field.value.objectKeys).map { key, value in
+        try field.object(allowed: field.value.objectKeys).flatMap { key, value -> [Option] in
             let name = try optionName(key, field: value)
             switch value.value {
-            case .bool(true): return Option(name: name, value: .flag)
-            case .bool(false), .null: return Option(name: name, value: .absent)
-            default: return Option(name: name, value: .value(try value.scalarText()))
+            case .bool(true): return [Option(name: name, value: .flag)]
+            case .bool(false), .null: return [Option(name: name, value: .absent)]
+            case .array: return try value.nonEmptyArray().map { Option(name: name, value: .value(try $0.scalarText())) }
+            default: return [Option(name: name, value: .value(try value.scalarText()))]
             }
         }
     }
@@ -392,7 +396,7 @@ public struct ExperimentSpec: Sendable {
     }
 
     func plot(_ field: SpecField) throws -> Plot {
-        _ = try field.object(allowed: ["type", "file", "title", "x", "y", "series", "where", "xLabel", "yLabel"])
+        _ = try field.object(allowed: ["type", "file", "title", "x", "y", "series", "where", "xLabel", "yLabel", "scale"])
         let typeField = try field.required("type")
         guard let type = PlotType(rawValue: try typeField.string()) else { throw typeField.error("expected \"line\" or \"bar\"") }
         let fileField = try field.required("file")
@@ -413,8 +417,14 @@ public struct ExperimentSpec: Sendable {
             throw field.error("axis '\(axis.option)' has \(axis.values.count) values but is neither x nor series",
                               hint: "fix one value with \"where\": {\"\(axis.option)\": \"\(axis.values[0])\"}, or make it the series")
         }
-        return Plot(type: type, file: file, title: try field.required("title").nonEmptyString(), x: x, y: y, series: series,
-                    filter: filter, xLabel: try field.required("xLabel").nonEmptyString(), yLabel: try field.required("yLabel").nonEmptyString())
+        var plot = Plot(type: type, file: file, title: try field.required("title").nonEmptyString(), x: x, y: y, series: series,
+                        filter: filter, xLabel: try field.required("xLabel").nonEmptyString(), yLabel: try field.required("yLabel").nonEmptyString())
+        if let scaleField = field.member("scale") {
+            let scale = try scaleField.string()
+            guard scale == "log" || scale == "linear" else { throw scaleField.error("expected \"linear\" or \"log\", found \"\(scale)\"") }
+            plot.logScale = scale == "log"
+        }
+        return plot
     }
 
     func paperPoint(_ field: SpecField) throws -> PaperPoint {

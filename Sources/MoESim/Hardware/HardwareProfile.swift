@@ -17,7 +17,7 @@ public struct HardwareProfile: Codable, Sendable {
     /// Where offloaded experts live: `host` memory (copied over `hostLink`) or `storage` (read into device memory).
     public var offloadTier: OffloadTier
 
-    public enum OffloadTier: String, Codable, Sendable { case host, storage }
+    public enum OffloadTier: String, Codable, Sendable, CaseIterable, KnownJSONValues { case host, storage }
 
     public struct Device: Codable, Sendable {
         public var memoryBytes: Sourced<Double>
@@ -30,6 +30,9 @@ public struct HardwareProfile: Codable, Sendable {
         public var int8OpsPerSecond: Sourced<Double>
         /// Fraction of peak tensor throughput real GEMMs reach.
         public var achievedComputeFraction: Sourced<Double>
+        /// Unified-memory devices: what the OS, firmware carveouts and CPU-side processes keep of `memoryBytes`, so
+        /// the model never gets it (absent on discrete GPUs, whose memory the OS does not share).
+        public var osReservedBytes: Sourced<Double>? = nil
     }
 
     public struct HostLink: Codable, Sendable {
@@ -129,6 +132,7 @@ public struct HardwareProfile: Codable, Sendable {
         add("device.fp16FlopsPerSecond", device.fp16FlopsPerSecond)
         add("device.int8OpsPerSecond", device.int8OpsPerSecond)
         add("device.achievedComputeFraction", device.achievedComputeFraction)
+        add("device.osReservedBytes", device.osReservedBytes)
         if let link = hostLink {
             add("hostLink.h2dBytesPerSecond", link.h2dBytesPerSecond)
             add("hostLink.d2hBytesPerSecond", link.d2hBytesPerSecond)
@@ -176,6 +180,12 @@ public struct HardwareProfile: Codable, Sendable {
         try positive("device.fp16FlopsPerSecond", device.fp16FlopsPerSecond)
         try positive("device.int8OpsPerSecond", device.int8OpsPerSecond)
         try fraction("device.achievedComputeFraction", device.achievedComputeFraction)
+        if let reserve = device.osReservedBytes {
+            try positive("device.osReservedBytes", reserve)
+            guard reserve.value < device.memoryBytes.value else {
+                throw MoESimError(file: file, field: "device.osReservedBytes.value", "must be less than device.memoryBytes (\(device.memoryBytes.value)), found \(reserve.value)")
+            }
+        }
         try positive("host.memoryBytes", host.memoryBytes)
         try positive("host.memoryBandwidthBytesPerSecond", host.memoryBandwidthBytesPerSecond)
         try positive("host.cpuFlopsPerSecond", host.cpuFlopsPerSecond)
@@ -216,5 +226,6 @@ public struct HardwareProfile: Codable, Sendable {
         case .storage:
             guard storage != nil else { throw MoESimError(file: file, field: "storage", "required when offloadTier is \"storage\"") }
         }
+        try HardwareBounds.check(self, file: file)
     }
 }

@@ -28,6 +28,7 @@ public struct LatencyHistogram: Sendable, Equatable {
 
     static func bucket(_ seconds: Double) -> Int {
         guard seconds > minimumSeconds else { return 0 }
+        guard seconds.isFinite else { return bucketCount - 1 }
         return Swift.min(bucketCount - 1, Int((log(seconds / minimumSeconds) / logGrowth).rounded(.down)) + 1)
     }
 

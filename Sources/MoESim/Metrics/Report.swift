@@ -260,4 +260,6 @@ public struct Report: Codable, Sendable {
     public var gating: Gating?
     public var miss: Miss?
     public var warnings: [String]
+    /// Version, system, seed and overrides; set by the command that ran the simulation (absent from the engine).
+    public var run: RunInfo? = nil
 }

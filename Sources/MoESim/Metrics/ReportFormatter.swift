@@ -26,7 +26,10 @@ public enum ReportFormatter {
         out += "  model     \(c.model), quantization \(c.quantization) (expert \(expertSize(r.sizes)), resident weights \(ByteSize.format(Double(r.sizes.residentWeightBytes))))\n"
         let perLayer = r.sizes.cacheCapacityExperts.count > 1 ? (Set(r.sizes.cacheCapacityExperts).count == 1 ? "\(r.sizes.cacheCapacityExperts[0]) per layer, " : "per layer \(r.sizes.cacheCapacityExperts), ") : ""
         out += "  policies  cache \(c.cache) (\(perLayer)\(r.sizes.cacheCapacityTotalExperts) experts), gating \(c.gating), prefetch \(c.prefetch)"
-            + (c.miss.map { ", miss \($0)" } ?? "") + ", runtime \(c.runtime)\n\n"
+            + (c.miss.map { ", miss \($0)" } ?? "") + ", runtime \(c.runtime)\n"
+        if let system = r.run?.system { out += "  system    \(system)\n" }
+        for (i, o) in (r.run?.overrides ?? []).enumerated() { out += (i == 0 ? "  overrides " : "            ") + "--set \(o)\n" }
+        out += "\n"
         let d = r.decode
         if let lat = d.latency {
             out += "Decode     \(d.tokens) tokens, \(String(format: "%.3f", d.tokensPerSecond ?? 0)) tokens/s; latency mean \(ms(lat.meanSeconds)), p50 \(ms(lat.p50Seconds)), p99 \(ms(lat.p99Seconds))\n"
@@ -61,8 +64,12 @@ public enum ReportFormatter {
             }
         }
         out += "GPU        stalled on weights \(seconds(r.gpu.stallSeconds)) in all, \(ms(r.gpu.stallSecondsPerDecodeToken)) per decode token; busy \(percent(r.gpu.busyFraction))\n"
+        if r.gpu.hostWaitSeconds > 0 {
+            out += "Host       the GPU waited for the host to issue work \(seconds(r.gpu.hostWaitSeconds)) in all, \(ms(r.gpu.hostWaitSecondsPerDecodeToken)) per decode token\n"
+        }
         let m = r.memory
-        out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))\n"
+        out += "Memory     peak \(ByteSize.format(m.peakDeviceBytes)) of \(ByteSize.format(m.deviceCapacityBytes)): weights \(ByteSize.format(m.residentWeightBytes)), expert cache \(ByteSize.format(m.expertCacheBytes)), buffers \(ByteSize.format(m.transferBufferBytes)), KV \(ByteSize.format(m.peakKVCacheBytes)), reserve \(ByteSize.format(m.runtimeReservedBytes))"
+            + (hardware.device.osReservedBytes.map { " (of which OS \(ByteSize.format($0.value)))" } ?? "") + "\n"
         out += "Routing    \(String(format: "%.3f", r.routing.activatedExpertsPerTokenLayer ?? 0)) experts per token-layer over \(r.routing.tokenLayers) token-layers; \(r.routing.missingCells) null cells\n"
         if let g = r.gating { out += gatingText(g, routing: r.routing) }
         out += "Makespan   \(seconds(r.makespanSeconds))\n"
@@ -165,16 +172,11 @@ public enum ReportFormatter {
         var speedup: Double?
     }
 
-    public static func json(_ r: Report, baseline: Report? = nil, baselineSet: String? = nil) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let data: Data
+    public static func json(_ r: Report, baseline: Report? = nil, baselineSet: String? = nil) throws -> String {
         if let baseline {
-            data = try! encoder.encode(WithBaseline(report: r, baseline: baseline, baselineChanges: baselineSet ?? "", speedup: speedup(r, over: baseline)))
-        } else {
-            data = try! encoder.encode(r)
+            return try ReportEncoding.json(WithBaseline(report: r, baseline: baseline, baselineChanges: baselineSet ?? "", speedup: speedup(r, over: baseline)))
         }
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return try ReportEncoding.json(r)
     }
 
     /// Flat key figures, in a fixed column order.
@@ -193,6 +195,7 @@ public enum ReportFormatter {
             ("h2d_bytes", f(r.link.h2dBytes)), ("h2d_bytes_per_decode_token", f(r.link.h2dBytesPerDecodeToken)),
             ("d2h_bytes", f(r.link.d2hBytes)), ("h2d_busy_fraction", f(r.link.h2dBusyFraction)),
             ("gpu_stall_s", f(r.gpu.stallSeconds)), ("gpu_stall_per_decode_token_s", f(r.gpu.stallSecondsPerDecodeToken)),
+            ("host_wait_s", f(r.gpu.hostWaitSeconds)), ("host_wait_per_decode_token_s", f(r.gpu.hostWaitSecondsPerDecodeToken)),
             ("peak_device_bytes", f(r.memory.peakDeviceBytes)), ("activated_experts_per_token_layer", f(r.routing.activatedExpertsPerTokenLayer)),
             ("missing_cells", "\(r.routing.missingCells)"), ("makespan_s", f(r.makespanSeconds)),
             // Empty unless the gating policy drops experts.
@@ -205,20 +208,27 @@ public enum ReportFormatter {
             ("prefetch_useful_bytes", f(r.prefetch.usefulBytes)), ("prefetch_wasted_bytes", f(r.prefetch.wastedBytes)),
             ("prefetch_cancelled_bytes", f(r.prefetch.cancelledBytes)), ("link_contention_s", f(r.prefetch.linkContentionSeconds)),
             ("prefetch_wait_s", f(r.prefetch.waitSeconds)),
-        ] + missColumns(r)
+        ] + missColumns(r) + runColumns(r)
     }
 
-    /// The miss policy's columns, present only with one (as the speedup columns only with a baseline), so that a run
-    /// with `--miss load` prints what it printed before miss policies existed.
+    /// How the run was made: the same columns in every report (empty when a report has no run information).
+    static func runColumns(_ r: Report) -> [(String, String)] {
+        [("system", r.run?.system ?? ""), ("seed", r.run.map { "\($0.seed)" } ?? ""),
+         ("overrides", (r.run?.overrides ?? []).joined(separator: " ")), ("tool_version", r.run?.toolVersion ?? "")]
+    }
+
+    /// The miss policy's columns, in every report so that CSV rows of different policies line up; empty (and miss
+    /// `load`) for a run that loads every miss.
     static func missColumns(_ r: Report) -> [(String, String)] {
-        guard let m = r.miss else { return [] }
+        let m = r.miss
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        func n(_ v: Int?) -> String { v.map { "\($0)" } ?? "" }
         return [
-            ("miss", m.policy), ("miss_loaded", "\(m.loaded)"), ("miss_loaded_low_precision", "\(m.loadedLowPrecision)"),
-            ("miss_ran_on_cpu", "\(m.ranOnCPU)"), ("miss_skipped", "\(m.skipped)"), ("miss_substituted", "\(m.substituted)"),
-            ("cpu_busy_s", f(m.cpu?.busySeconds ?? 0)), ("cpu_wait_s", f(m.cpu?.gpuWaitSeconds ?? 0)),
-            ("quality_proxy_affected_cell_fraction", f(m.quality?.affectedCellFraction)),
-            ("quality_proxy_affected_gate_mass_fraction", f(m.quality?.affectedGateMassFraction)),
+            ("miss", m?.policy ?? "load"), ("miss_loaded", n(m?.loaded)), ("miss_loaded_low_precision", n(m?.loadedLowPrecision)),
+            ("miss_ran_on_cpu", n(m?.ranOnCPU)), ("miss_skipped", n(m?.skipped)), ("miss_substituted", n(m?.substituted)),
+            ("cpu_busy_s", m.map { f($0.cpu?.busySeconds ?? 0) } ?? ""), ("cpu_wait_s", m.map { f($0.cpu?.gpuWaitSeconds ?? 0) } ?? ""),
+            ("quality_proxy_affected_cell_fraction", f(m?.quality?.affectedCellFraction)),
+            ("quality_proxy_affected_gate_mass_fraction", f(m?.quality?.affectedGateMassFraction)),
         ]
     }
 

@@ -14,10 +14,10 @@ extension PresetCatalog where Item == ModelSpec {
     /// The model of a trace: `name` when given (a catalog name or a spec file), else the header's model from the
     /// catalog, else the spec the header carries (`model_spec`, written by `sim trace import` for a model known only
     /// from its recording).
-    public static func resolve(_ name: String?, for header: TraceHeader, tracePath: String) throws -> ModelSpec {
-        if let name { return try resolve(name) }
+    public static func resolve(_ name: String?, for header: TraceHeader, tracePath: String, overrides: PresetOverrides = PresetOverrides()) throws -> ModelSpec {
+        if let name { return try resolve(name, overrides: overrides) }
         do {
-            return try resolve(header.model)
+            return try resolve(header.model, overrides: overrides)
         } catch let notFound as MoESimError {
             guard let carried = header.raw["model_spec"] else { throw notFound }
             let source = "\(tracePath) (header field model_spec)"

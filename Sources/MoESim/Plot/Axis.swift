@@ -5,6 +5,8 @@ public struct NiceScale: Sendable, Equatable {
     public let lower: Double
     public let upper: Double
     public let step: Double
+    /// Logarithmic: ticks at 1, 2 and 5 times powers of ten (1 and 10 only over many decades), positions by log10.
+    public var logarithmic = false
 
     /// About this many intervals between ticks: enough to read values off, few enough not to crowd.
     public static let targetIntervals = 5
@@ -26,6 +28,28 @@ public struct NiceScale: Sendable, Equatable {
         self.upper = (high / step).rounded(.up) * step
     }
 
+    /// A logarithmic axis over the positive values `minimum...maximum` (non-positive values cannot be drawn on it),
+    /// from the power of ten below the smallest to the one at or above the largest.
+    public static func logarithmic(minimum: Double, maximum: Double) -> NiceScale {
+        let low = minimum > 0 && minimum.isFinite ? minimum : 1
+        let high = maximum > low && maximum.isFinite ? maximum : low * 10
+        var lower = pow(10, log10(low).rounded(.down))
+        // A bar at exactly the lowest power of ten would have no height: start a decade lower.
+        if lower >= low * (1 - 1e-12) { lower /= 10 }
+        var upper = pow(10, log10(high).rounded(.up))
+        if upper <= lower { upper = lower * 10 }
+        var scale = NiceScale(minimum: lower, maximum: upper, includeZero: false)
+        scale = NiceScale(lower: lower, upper: upper, step: scale.step)
+        scale.logarithmic = true
+        return scale
+    }
+
+    init(lower: Double, upper: Double, step: Double) {
+        self.lower = lower
+        self.upper = upper
+        self.step = step
+    }
+
     /// The smallest of 1, 2, 2.5, 5, 10 times a power of ten that is at least `rough`.
     static func niceStep(_ rough: Double) -> Double {
         guard rough > 0, rough.isFinite else { return 1 }
@@ -37,6 +61,11 @@ public struct NiceScale: Sendable, Equatable {
     }
 
     public var ticks: [Double] {
+        if logarithmic {
+            let first = Int(log10(lower).rounded()), last = Int(log10(upper).rounded())
+            let factors: [Double] = last - first <= 2 ? [1, 2, 5] : [1]
+            return (first...last).flatMap { e in factors.map { $0 * pow(10, Double(e)) } }.filter { $0 <= upper * (1 + 1e-12) }
+        }
         let count = Int(((upper - lower) / step).rounded())
         return (0...max(0, count)).map { lower + Double($0) * step }
     }
@@ -52,11 +81,18 @@ public struct NiceScale: Sendable, Equatable {
         return decimals
     }
 
-    public func tickLabel(_ value: Double) -> String { FixedDecimal.format(value, decimals: tickDecimals) }
+    public func tickLabel(_ value: Double) -> String {
+        guard logarithmic else { return FixedDecimal.format(value, decimals: tickDecimals) }
+        return FixedDecimal.format(value, decimals: max(0, -Int(log10(value).rounded(.down))))
+    }
 
     /// Maps a value to a pixel between `from` (at `lower`) and `to` (at `upper`).
     public func position(_ value: Double, from: Double, to: Double) -> Double {
-        from + (value - lower) / (upper - lower) * (to - from)
+        if logarithmic {
+            let v = max(value, lower)
+            return from + (log10(v) - log10(lower)) / (log10(upper) - log10(lower)) * (to - from)
+        }
+        return from + (value - lower) / (upper - lower) * (to - from)
     }
 }
 

@@ -17,6 +17,8 @@ public struct BarChart: Sendable {
     public var series: [Series]
     /// Decimals of the value printed above each bar (when there is room for it).
     public var valueDecimals: Int
+    /// A logarithmic value axis (bars rise from its lowest power of ten), for values spanning orders of magnitude.
+    public var logScale = false
 
     static let valueLabelSizePixels = 10.0
     /// Value labels smaller than this are left out (the axis still gives the value).
@@ -46,6 +48,12 @@ public struct BarChart: Sendable {
         return FixedDecimal.format(value, decimals: decimals)
     }
 
+    /// Slanted labels are parallel lines `slot` apart along x, so sin(slant) x slot apart across: their font is kept
+    /// below that, and neighbouring labels never overlap.
+    func slantedSize(slot: Double) -> Double {
+        min(ChartFrame.tickSizePixels, slot * abs(sin(BarChart.slantDegrees * .pi / 180)) * 0.9)
+    }
+
     public func svg() -> String {
         let legendNames = series.count > 1 ? series.map(\.name) : []
         // Decide whether category labels fit horizontally; a provisional frame gives the plot width.
@@ -59,12 +67,14 @@ public struct BarChart: Sendable {
         let values = series.flatMap { $0.values.compactMap { $0 } }
         // Headroom above the tallest bar keeps its value label inside the frame.
         let highest = values.max() ?? 1
-        let scale = NiceScale(minimum: values.min() ?? 0, maximum: highest > 0 ? highest * (1 + BarChart.headroomFraction) : highest, includeZero: true)
+        let positive = values.filter { $0 > 0 }
+        let scale = logScale ? NiceScale.logarithmic(minimum: positive.min() ?? 1, maximum: (positive.max() ?? 10) * (1 + BarChart.headroomFraction))
+            : NiceScale(minimum: values.min() ?? 0, maximum: highest > 0 ? highest * (1 + BarChart.headroomFraction) : highest, includeZero: true)
         frame.drawValueAxis(scale)
 
         let slot = (frame.plotRight - frame.plotLeft) / Double(max(1, categories.count))
         let barWidth = slot * BarChart.groupFill / Double(max(1, series.count))
-        let zeroY = frame.y(0, scale)
+        let zeroY = frame.y(logScale ? scale.lower : 0, scale)
         // One font size for every value label, from the longest; none at all when they cannot be read.
         let longest = values.map { valueLabel($0).count }.max() ?? 1
         let fitted = min(BarChart.valueLabelSizePixels, barWidth / (Double(longest) * TextMetrics.averageGlyphWidthEm))
@@ -73,7 +83,7 @@ public struct BarChart: Sendable {
             let groupLeft = frame.plotLeft + slot * Double(group) + slot * (1 - BarChart.groupFill) / 2
             for (index, bars) in series.enumerated() {
                 let x = groupLeft + barWidth * Double(index)
-                guard group < bars.values.count, let value = bars.values[group] else {
+                guard group < bars.values.count, let value = bars.values[group], !logScale || value > 0 else {
                     frame.svg.text("n/a", x: x + barWidth / 2, y: zeroY - 4, sizePixels: 9, anchor: .middle, fill: "#777777")
                     continue
                 }
@@ -87,7 +97,7 @@ public struct BarChart: Sendable {
             let centre = frame.plotLeft + slot * (Double(group) + 0.5)
             frame.svg.line(x1: centre, y1: frame.plotBottom, x2: centre, y2: frame.plotBottom + 5, stroke: ChartFrame.axisColour)
             if slanted {
-                frame.svg.text(category, x: centre, y: frame.plotBottom + 16, sizePixels: ChartFrame.tickSizePixels, anchor: .end,
+                frame.svg.text(category, x: centre, y: frame.plotBottom + 16, sizePixels: slantedSize(slot: slot), anchor: .end,
                                rotationDegrees: BarChart.slantDegrees)
             } else {
                 frame.svg.text(category, x: centre, y: frame.plotBottom + 20, sizePixels: ChartFrame.tickSizePixels, anchor: .middle)

@@ -15,6 +15,8 @@ public struct LineChart: Sendable {
     public var xLabels: [String]
     public var series: [Series]
     public var yIncludesZero: Bool
+    /// A logarithmic value axis (non-positive values are left out).
+    public var logScale = false
 
     /// Up to this many distinct numeric x positions are each labelled; more get round ticks instead.
     static let maximumLabelledPositions = 12
@@ -32,7 +34,9 @@ public struct LineChart: Sendable {
         let legendNames = series.count > 1 || !(series.first?.name.isEmpty ?? true) ? series.map(\.name) : []
         var frame = ChartFrame(title: title, xLabel: xLabel, yLabel: yLabel, legendNames: legendNames)
         let values = series.flatMap { $0.values.compactMap { $0 } }
-        let yScale = NiceScale(minimum: values.min() ?? 0, maximum: values.max() ?? 1, includeZero: yIncludesZero)
+        let positive = values.filter { $0 > 0 }
+        let yScale = logScale ? NiceScale.logarithmic(minimum: positive.min() ?? 1, maximum: positive.max() ?? 10)
+            : NiceScale(minimum: values.min() ?? 0, maximum: values.max() ?? 1, includeZero: yIncludesZero)
         frame.drawValueAxis(yScale)
 
         let numericX = xLabels.compactMap { Double($0) }
@@ -67,7 +71,7 @@ public struct LineChart: Sendable {
                 segment = []
             }
             for (position, value) in zip(xPositions, line.values) {
-                guard let value else { flush(); continue }
+                guard let value, !logScale || value > 0 else { flush(); continue }
                 let point = (x: position, y: frame.y(value, yScale))
                 segment.append(point)
                 points.append(point)

@@ -70,6 +70,7 @@ public struct RuntimeProfile: Codable, Sendable {
         guard maxInFlightTransfers.value >= 1 else {
             throw MoESimError(file: file, field: "maxInFlightTransfers.value", "must be at least 1, found \(maxInFlightTransfers.value)")
         }
+        try RuntimeBounds.check(self, file: file)
     }
 }
 

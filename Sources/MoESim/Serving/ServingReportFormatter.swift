@@ -2,11 +2,7 @@ import Foundation
 
 /// `sim serve` output: a readable summary, or the full report as JSON.
 public enum ServingReportFormatter {
-    public static func json(_ r: ServingReport) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(r), as: UTF8.self) + "\n"
-    }
+    public static func json(_ r: ServingReport) throws -> String { try ReportEncoding.json(r) }
 
     static func s(_ v: Double?) -> String { v.map { String(format: "%.3f s", $0) } ?? "-" }
     static func ms(_ v: Double?) -> String { v.map { String(format: "%.1f ms", $0 * 1000) } ?? "-" }

@@ -6,7 +6,8 @@ import Glibc
 /// One output file that appears whole or not at all: it is written under a hidden temporary name in the same
 /// folder (`.NAME.partial-PID-XXXXXXXX`) and renamed into place by `commit()`. A failed or interrupted write leaves
 /// the destination as it was (the temporary file is deleted on error, on Ctrl-C, or when the writer is dropped
-/// without a commit). An existing destination is an error unless `overwrite`.
+/// without a commit; one left by a killed process is deleted by the next writer to that folder). An existing
+/// destination is an error unless `overwrite`, and one that is not a regular file is an error always.
 final class AtomicOutputFile {
     let path: String
     let temporaryPath: String
@@ -16,14 +17,15 @@ final class AtomicOutputFile {
     private var finished = false
 
     init(path: String, overwrite: Bool) throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw MoESimError(file: path, "is a folder; expected a file name to write", hint: "choose another output path") }
-            if !overwrite { throw MoESimError(file: path, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another path") }
+        // Only a regular file is ever replaced (never a FIFO, device or link, even with --force).
+        try OutputPath.checkReplaceable(path, folder: false)
+        if OutputPath.kind(path) == .file, !overwrite {
+            throw MoESimError(file: path, "already exists; not overwriting it", hint: "pass --force to replace it, or choose another path")
         }
         let url = URL(fileURLWithPath: path)
-        let unique = "\(getpid())-\(UUID().uuidString.prefix(8))"
-        temporaryPath = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(unique)").path
+        // What writers killed earlier (kill -9, power loss) left beside it goes first.
+        OutputPath.recoverLeftovers(in: url.deletingLastPathComponent().path)
+        temporaryPath = url.deletingLastPathComponent().appendingPathComponent(OutputPath.temporaryName(for: url.lastPathComponent)).path
         Interruption.registerTemporary(temporaryPath)
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

@@ -31,14 +31,25 @@ public enum PresetCatalog<Item: Preset> {
     /// A preset name or alias (case and `_`/`-` insensitive), or a path to a JSON file.
     public static func resolve(_ nameOrPath: String) throws -> Item {
         if nameOrPath.hasSuffix(".json") || nameOrPath.contains("/") { return try load(path: nameOrPath) }
-        let all = try presets()
-        let wanted = NameMatching.normalize(nameOrPath)
-        if let match = all.first(where: { NameMatching.normalize($0.name) == wanted || ($0.aliases ?? []).map(NameMatching.normalize).contains(wanted) }) {
-            return match
+        return try locate(nameOrPath).item
+    }
+
+    /// The file a name, alias or path stands for.
+    public static func file(for nameOrPath: String) throws -> String {
+        if nameOrPath.hasSuffix(".json") || nameOrPath.contains("/") { return nameOrPath }
+        return try locate(nameOrPath).file
+    }
+
+    static func locate(_ name: String) throws -> (file: String, item: Item) {
+        let files = ResourceLocator.presetFiles(kind: Item.presetFolder).map(\.path)
+        let all = try files.map { try load(path: $0) }
+        let wanted = NameMatching.normalize(name)
+        if let index = all.firstIndex(where: { NameMatching.normalize($0.name) == wanted || ($0.aliases ?? []).map(NameMatching.normalize).contains(wanted) }) {
+            return (files[index], all[index])
         }
         let names = all.map(\.name)
-        let suggestion = NameMatching.closest(to: nameOrPath, among: names + all.flatMap { $0.aliases ?? [] })
-        throw MoESimError(field: Item.optionName, "unknown \(Item.noun) '\(nameOrPath)'",
+        let suggestion = NameMatching.closest(to: name, among: names + all.flatMap { $0.aliases ?? [] })
+        throw MoESimError(field: Item.optionName, "unknown \(Item.noun) '\(name)'",
                           hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(names.joined(separator: ", ")); or a path to a JSON file (see `\(Item.listCommand)`)")
     }
 }

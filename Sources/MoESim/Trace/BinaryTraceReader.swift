@@ -223,6 +223,7 @@ public final class BinaryTraceReader: TraceRecordSource {
                         guard n >= -1 && n <= limit else { return "layer \(l): \(n) experts, expected at most \(limit)" }
                         counts[l] = Int8(n)
                         if n < 0 { nulls += 1; continue }
+                        guard n > 0 else { return "layer \(l): an empty selection is not a top-k selection (null marks a layer with none)" }
                         guard c.has(2 * n) else { return "record runs past the end of its block" }
                         for i in 0..<n {
                             let e = Int(c.load(UInt16.self))
@@ -247,7 +248,7 @@ public final class BinaryTraceReader: TraceRecordSource {
                             weights[l * perLayer + i] = w
                             sum += Double(w)
                         }
-                        if width > 0 && abs(sum - 1) > TraceReader.weightSumTolerance {
+                        if width > 0 && !TraceReader.weightsSumToOne(sum) {
                             return "layer \(l): weights sum to \(sum), expected 1 within \(TraceReader.weightSumTolerance)"
                         }
                     }

@@ -19,8 +19,13 @@ public final class LineReader {
     public private(set) var bytesRead = 0
 
     static let initialCapacity = 1 << 20
+    /// The longest line read: 256 MiB, five times the longest a valid trace can have (a "full"-weights line of the
+    /// most slots a header allows, 4,194,304, at about 12 bytes each). Memory stays bounded by it whatever the file.
+    public static let defaultMaxLineBytes = 1 << 28
+    let maxLineBytes: Int
 
-    public init(path: String) throws {
+    public init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws {
+        self.maxLineBytes = maxLineBytes
         guard let handle = fopen(path, "rb") else {
             throw MoESimError(file: path, "cannot open file: \(String(cString: strerror(errno)))", hint: "check the path")
         }
@@ -40,10 +45,12 @@ public final class LineReader {
         buffer.deallocate()
     }
 
-    /// The next line without its newline (and without a trailing CR), or nil at the end of the file.
-    public func nextLine() -> UnsafeBufferPointer<UInt8>? {
+    /// The next line without its newline (and without a trailing CR), or nil at the end of the file. A line longer
+    /// than `maxLineBytes` is an error (before more than that is held in memory).
+    public func nextLine() throws -> UnsafeBufferPointer<UInt8>? {
         while true {
             if let newline = findNewline() {
+                if newline - start > maxLineBytes { throw tooLong() }
                 let lineStart = start
                 var lineEnd = newline
                 start = newline + 1
@@ -53,6 +60,7 @@ public final class LineReader {
             }
             if eof {
                 guard start < end else { return nil }
+                if end - start > maxLineBytes { throw tooLong() }
                 let lineStart = start
                 start = end
                 lineNumber += 1
@@ -60,8 +68,14 @@ public final class LineReader {
                 if buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 return UnsafeBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart)
             }
+            if end - start > maxLineBytes { throw tooLong() }
             refill()
         }
+    }
+
+    private func tooLong() -> MoESimError {
+        MoESimError(file: path, line: lineNumber + 1, "line is longer than \(ByteSize.format(Double(maxLineBytes))), more than moe-sim reads",
+                    hint: "is this a JSONL file? every line ends with a newline")
     }
 
     private var scanFrom = 0

@@ -1,4 +1,4 @@
-/// Line 1 of a moe-trace v1 file (`../shared/docs/trace-format.md`).
+/// Line 1 of a moe-trace v1 file (`docs/trace-format.md`).
 public struct TraceHeader: Sendable, Equatable {
     public enum WeightsKind: String, Sendable {
         /// `weights[l]` holds the weights of `experts[l]`, renormalised to sum to 1.
@@ -43,7 +43,7 @@ public struct TraceHeader: Sendable, Equatable {
     public static func from(_ value: JSONValue) throws -> TraceHeader {
         guard case .object = value else { throw MoESimError("the header must be a JSON object") }
         guard let version = value["moe_trace"] else {
-            throw MoESimError(field: "moe_trace", "line 1 must be the moe-trace header with \"moe_trace\":1", hint: "see ../shared/docs/trace-format.md")
+            throw MoESimError(field: "moe_trace", "line 1 must be the moe-trace header with \"moe_trace\":1", hint: "see docs/trace-format.md")
         }
         guard version.numberValue == 1 else {
             throw MoESimError(field: "moe_trace", "unsupported format version \(version.serialized), expected 1")

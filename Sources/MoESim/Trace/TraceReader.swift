@@ -6,7 +6,7 @@ public enum MissingCellPolicy: String, Sendable, CaseIterable {
     case skip
 }
 
-/// Streams a moe-trace v1 JSONL file and enforces every rule of `../shared/docs/trace-format.md`:
+/// Streams a moe-trace v1 JSONL file and enforces every rule of `docs/trace-format.md`:
 /// each violation is an error naming the file, the line and the field. Nothing is guessed.
 public final class TraceReader {
     public enum Item { case request(Int), token }
@@ -29,6 +29,13 @@ public final class TraceReader {
     private var residencyCounts: [Int8]
     private let maxExpertsPerCell: Int
     static let weightSumTolerance = 1e-3
+    /// Weights are held (and written in binary) as float32: the sum is checked as stored, with room for float32's
+    /// rounding of up to 127 weights (< 1e-5 in all), so the JSONL and binary readers accept exactly the same traces
+    /// and `sim trace convert` writes only what the binary reader takes back.
+    static let storedWeightSlack = 1e-5
+
+    /// The rule both readers apply to the float32 weights of one cell.
+    static func weightsSumToOne(_ storedSum: Double) -> Bool { abs(storedSum - 1) <= weightSumTolerance + storedWeightSlack }
 
     /// Opens `path` and reads its header. `allowWiderCells` accepts cells with more than top_k experts.
     public init(path: String, missingCells: MissingCellPolicy = .skip, allowWiderCells: Bool = false) throws {
@@ -36,12 +43,12 @@ public final class TraceReader {
         self.missingCells = missingCells
         lines = try LineReader(path: path)
         var firstLine: UnsafeBufferPointer<UInt8>?
-        while let line = lines.nextLine() {
+        while let line = try lines.nextLine() {
             if !TraceReader.isBlank(line) { firstLine = line; break }
         }
         guard let first = firstLine else {
             throw MoESimError(file: path, line: max(1, lines.lineNumber), "empty trace: expected the moe-trace header on line 1",
-                              hint: "see ../shared/docs/trace-format.md")
+                              hint: "see docs/trace-format.md")
         }
         let headerLine = lines.lineNumber
         let parsed: JSONValue
@@ -76,7 +83,7 @@ public final class TraceReader {
 
     /// Reads the next request or token line; nil at the end of the file.
     public func next() throws -> Item? {
-        while let line = lines.nextLine() {
+        while let line = try lines.nextLine() {
             if TraceReader.isBlank(line) { continue }
             do {
                 return try parseLine(line)
@@ -239,6 +246,10 @@ public final class TraceReader {
                         } while cursor.consume(0x2C)
                         try cursor.expect(0x5D, "',' or ']'")
                     }
+                    guard n > 0 else {
+                        throw error("an empty selection is not a top-k selection", field: "experts[\(layer)]",
+                                    hint: "write null (and null weights) for a layer where no routed expert ran: it is replayed with none, and counted")
+                    }
                     token.counts[layer] = Int8(n)
                 }
                 layer += 1
@@ -263,7 +274,7 @@ public final class TraceReader {
                     try cursor.expect(0x5B, "a list of weights or null")
                     let base = layer * token.weightsPerLayer
                     var n = 0
-                    var sum = 0.0
+                    var sum = 0.0, storedSum = 0.0
                     if !cursor.consume(0x5D) {
                         repeat {
                             let w = try cursor.parseNumber()
@@ -273,11 +284,12 @@ public final class TraceReader {
                             }
                             token.weights[base + n] = Float(w)
                             sum += w
+                            storedSum += Double(Float(w))
                             n += 1
                         } while cursor.consume(0x2C)
                         try cursor.expect(0x5D, "',' or ']'")
                     }
-                    if n > 0 && abs(sum - 1) > TraceReader.weightSumTolerance {
+                    if n > 0 && !TraceReader.weightsSumToOne(storedSum) {
                         throw error("weights sum to \(sum), expected 1 within \(TraceReader.weightSumTolerance)", field: "weights[\(layer)]")
                     }
                     if header.weights == .full && n != header.experts {

@@ -26,7 +26,7 @@ extension RecorderFormat {
     /// The format whose identifying fields all appear in the file's first row.
     static func detect(path: String) throws -> RecorderFormat {
         let lines = try LineReader(path: path)
-        while let bytes = lines.nextLine() {
+        while let bytes = try lines.nextLine() {
             guard let row = try RecorderRow.parse(bytes, path: path, line: lines.lineNumber) else { continue }
             if let f = recorderFormats.first(where: { $0.identifyingFields.allSatisfy(row.has) }) { return f }
             if row.has("moe_trace") {
@@ -41,7 +41,7 @@ extension RecorderFormat {
     /// Reads `path`, first checking that its first row has this format's fields.
     func readChecked(path: String) throws -> Recording {
         let lines = try LineReader(path: path)
-        while let bytes = lines.nextLine() {
+        while let bytes = try lines.nextLine() {
             guard let row = try RecorderRow.parse(bytes, path: path, line: lines.lineNumber) else { continue }
             if let missing = identifyingFields.first(where: { !row.has($0) }) {
                 throw row.error(missing, "missing field: a \(name) row has \(identifyingFields.joined(separator: ", "))")

@@ -97,7 +97,7 @@ struct RecorderRow {
 /// Reads every row of a recorder's JSONL file, in order.
 func forEachRecorderRow(path: String, _ body: (RecorderRow) throws -> Void) throws {
     let lines = try LineReader(path: path)
-    while let bytes = lines.nextLine() {
+    while let bytes = try lines.nextLine() {
         if let row = try RecorderRow.parse(bytes, path: path, line: lines.lineNumber) { try body(row) }
     }
 }

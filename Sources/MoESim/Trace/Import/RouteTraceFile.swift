@@ -38,7 +38,7 @@ struct RouteTraceFile {
     var steps: [Step] = []
 
     static func isRouteTrace(path: String) -> Bool {
-        guard let lines = try? LineReader(path: path), let first = lines.nextLine() else { return false }
+        guard let lines = try? LineReader(path: path), let line = try? lines.nextLine(), let first = line as UnsafeBufferPointer<UInt8>? else { return false }
         return String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespaces) == "# route_trace v1"
     }
 
@@ -48,8 +48,8 @@ struct RouteTraceFile {
         func fail(_ message: String, field: String? = nil, hint: String? = nil) -> MoESimError {
             MoESimError(file: path, line: max(1, lines.lineNumber), field: field, message, hint: hint)
         }
-        func next() -> String? { lines.nextLine().map { String(decoding: $0, as: UTF8.self) } }
-        guard let first = next() else { throw MoESimError(file: path, line: 1, "empty file: expected \"# route_trace v1\"") }
+        func next() throws -> String? { try lines.nextLine().map { String(decoding: $0, as: UTF8.self) } }
+        guard let first = try next() else { throw MoESimError(file: path, line: 1, "empty file: expected \"# route_trace v1\"") }
         guard first.trimmingCharacters(in: .whitespaces) == "# route_trace v1" else {
             throw fail("expected \"# route_trace v1\", found \"\(first.prefix(60))\"", hint: "is this a route_trace CSV?")
         }
@@ -65,7 +65,7 @@ struct RouteTraceFile {
             guard let v = Int(text), v >= minimum, v < 1 << 40 else { throw fail("expected an integer >= \(minimum), found \"\(text)\"", field: field) }
             return v
         }
-        guard let modelLine = next() else { throw fail("missing the `# model=... n_layer=...` line") }
+        guard let modelLine = try next() else { throw fail("missing the `# model=... n_layer=...` line") }
         var values: [String: String] = [:]
         for (key, value) in try pairs(modelLine) {
             guard RouteTraceFile.headerKeys.contains(key) else {
@@ -87,7 +87,7 @@ struct RouteTraceFile {
         guard used <= experts, used <= TokenRecord.maxCellWidth else { throw fail("n_expert_used \(used) exceeds n_expert \(experts) (or \(TokenRecord.maxCellWidth))", field: "n_expert_used") }
         header = Header(model: values["model"]!, arch: values["arch"], layers: layers, experts: experts, expertsUsed: used, expertBytes: [], denseBytes: [])
         for l in 0..<layers {
-            guard let line = next(), line.hasPrefix("#") else { throw fail("expected `# layer=\(l) expert_bytes=... dense_bytes=...` (\(layers) layer lines)") }
+            guard let line = try next(), line.hasPrefix("#") else { throw fail("expected `# layer=\(l) expert_bytes=... dense_bytes=...` (\(layers) layer lines)") }
             let p = Dictionary(try pairs(line), uniquingKeysWith: { a, _ in a })
             guard Set(p.keys) == ["layer", "expert_bytes", "dense_bytes"] else {
                 throw fail("expected exactly layer, expert_bytes and dense_bytes, found \(p.keys.sorted().joined(separator: ", "))")
@@ -96,7 +96,7 @@ struct RouteTraceFile {
             header.expertBytes.append(try integer(p["expert_bytes"]!, "expert_bytes", atLeast: 1))
             header.denseBytes.append(try integer(p["dense_bytes"]!, "dense_bytes"))
         }
-        guard let columnLine = next() else { throw fail("missing the CSV column line") }
+        guard let columnLine = try next() else { throw fail("missing the CSV column line") }
         guard columnLine.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) == RouteTraceFile.columns else {
             throw fail("expected the columns \(RouteTraceFile.columns.joined(separator: ",")), found \"\(columnLine.prefix(80))\"")
         }
@@ -114,7 +114,7 @@ struct RouteTraceFile {
         var currentCell: [Int]? = nil
         var nextSlot = 0
         var lastTurnPhase = [-1, -1]
-        while let bytes = lines.nextLine() {
+        while let bytes = try lines.nextLine() {
             let text = String(decoding: bytes, as: UTF8.self)
             if text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             let f = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
