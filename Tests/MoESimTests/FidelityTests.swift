@@ -9,13 +9,28 @@ import Testing
 
     @Test func theShippedMeasurementsFilesAreValid() throws {
         let files = try MeasurementFile.loadAll("experiments/measurements")
-        #expect(files.map(\.name) == ["adapmoe-ablation", "mixtral-offloading-table2"])
+        #expect(files.map(\.name) == ["adapmoe-ablation", "bigmoeonedge-phone", "mixtral-offloading-table2"])
         let table2 = try #require(files.last)
         #expect(table2.rows.count == 16 && table2.citation.contains("arXiv 2312.17238"))
         // Four columns, each with its LRU-only row as the one anchor.
         let groups = Dictionary(grouping: table2.rows, by: \.group)
         #expect(groups.count == 4 && groups.values.allSatisfy { $0.count == 4 && $0.filter(\.anchor).count == 1 })
         #expect(table2.rows.filter(\.anchor).allSatisfy { $0.value(of: "system") == "mixtral-offloading-lru-only" })
+    }
+
+    /// The phone rows replay the recorded route_trace CSV itself: `sim run` imports it into a temporary moe-trace,
+    /// takes the quantization from the GGUF name, and leaves nothing behind.
+    @Test(.enabled(if: Fixtures.routeTracesAvailable, "needs ../shared/traces/bigmoeonedge-route-trace"))
+    func aRouteTraceReplaysDirectly() throws {
+        let before = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("moe-sim-route-") }
+        let r = Fixtures.sim(["run", "--trace", Fixtures.routeTrace("qwen.route.csv"), "--hardware", "snapdragon-8-gen5-ufs4", "--runtime", "tuned",
+                              "--initial-fill", "empty", "--cache", "lru-global:bytes=4000MiB", "--optimum", "off", "--json"])
+        #expect(r.code == 0, "\(r.err)")
+        let report = try JSONValue.parse(r.out)
+        #expect(report["decode"]?["tokens"]?.numberValue == 128)
+        #expect(report["configuration"]?["quantization"]?.stringValue == "q4_k_m")
+        let after = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("moe-sim-route-") }
+        #expect(after.count == before.count)
     }
 
     @Test func aGroupIsCalibratedOnItsAnchorAndPredictsTheRest() throws {

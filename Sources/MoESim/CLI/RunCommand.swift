@@ -194,7 +194,14 @@ public enum RunCommand {
 
     /// One simulation (and its baseline) with single-valued options.
     static func simulate(_ args: ParsedArguments, progress: Bool, label: String = "replay") throws -> Outcome {
-        let tracePath = args.value("trace")!
+        var tracePath = args.value("trace")!
+        // A route_trace CSV (a flash-streaming engine's recording) replays through a temporary import.
+        var routeImport: RouteTraceReplay?
+        if RouteTraceFile.isRouteTrace(path: tracePath) {
+            routeImport = try RouteTraceReplay.importing(tracePath)
+            tracePath = routeImport!.tracePath
+        }
+        defer { routeImport?.remove() }
         guard let missing = MissingCellPolicy(rawValue: args.value("missing") ?? "skip") else {
             throw MoESimError(field: "--missing", "expected error or skip, found '\(args.value("missing")!)'")
         }
@@ -245,7 +252,7 @@ public enum RunCommand {
         }
         let range = explicitPasses ?? (timelinePath != nil ? PassRange.defaultJSON : PassRange.defaultSVG)
         var config = SimulationConfig(hardware: hardware, model: model,
-                                      quantization: try QuantizationCatalog.resolve(setting("quant") ?? model.defaultQuantization),
+                                      quantization: try QuantizationCatalog.resolve(setting("quant") ?? routeImport?.quantization ?? model.defaultQuantization),
                                       runtime: try RuntimeCatalog.resolve(setting("runtime") ?? "hf-eager", overrides: overrides).reservingOSMemory(of: hardware),
                                       cache: try CacheSpec.parse(cache),
                                       gating: setting("gating") ?? "topk", prefetch: setting("prefetch") ?? "none", missingCells: missing,
