@@ -22,15 +22,16 @@ import Testing
     /// takes the quantization from the GGUF name, and leaves nothing behind.
     @Test(.enabled(if: Fixtures.routeTracesAvailable, "needs ../shared/traces/bigmoeonedge-route-trace"))
     func aRouteTraceReplaysDirectly() throws {
-        let before = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("moe-sim-route-") }
+        let replay = try RouteTraceReplay.importing(Fixtures.routeTrace("gptoss.route.csv"))
+        #expect(FileManager.default.fileExists(atPath: replay.tracePath) && replay.quantization == "q4_k_m")
+        replay.remove()
+        #expect(!FileManager.default.fileExists(atPath: replay.folder.path))
         let r = Fixtures.sim(["run", "--trace", Fixtures.routeTrace("qwen.route.csv"), "--hardware", "snapdragon-8-gen5-ufs4", "--runtime", "tuned",
                               "--initial-fill", "empty", "--cache", "lru-global:bytes=4000MiB", "--optimum", "off", "--json"])
         #expect(r.code == 0, "\(r.err)")
         let report = try JSONValue.parse(r.out)
         #expect(report["decode"]?["tokens"]?.numberValue == 128)
         #expect(report["configuration"]?["quantization"]?.stringValue == "q4_k_m")
-        let after = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("moe-sim-route-") }
-        #expect(after.count == before.count)
     }
 
     @Test func aGroupIsCalibratedOnItsAnchorAndPredictsTheRest() throws {
