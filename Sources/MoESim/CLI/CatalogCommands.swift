@@ -120,6 +120,16 @@ enum CatalogCommands {
             line("maxInFlightTransfers", r.maxInFlightTransfers)
             line("subMatrixPipelining", r.subMatrixPipelining)
             line("reservedDeviceBytes", r.reservedDeviceBytes)
+            // Optional semantics: absent ones show the value the engine takes.
+            func optional<V>(_ name: String, _ f: Sourced<V>?, _ engineDefault: String) {
+                if let f { line(name, f) } else { out += "  \(pad(name, 26)) \(pad(engineDefault, 12)) (absent: the engine's default)\n" }
+            }
+            optional("hostMemoryPinned", r.hostMemoryPinned, "\(r.pinsHostMemory)")
+            optional("streams", r.streams, r.streamLayout.rawValue)
+            optional("hostSync", r.hostSync, r.hostSyncPoints.rawValue)
+            optional("swapOrder", r.swapOrder, r.swapCopyOrder.rawValue)
+            optional("slotReuseWaitsForWriteBack", r.slotReuseWaitsForWriteBack, "\(r.refillWaitsForWriteBack)")
+            for (quant, f) in (r.expertKernelEfficiency ?? [:]).sorted(by: { $0.key < $1.key }) { line("expertKernelEfficiency.\(quant)", f) }
         default:
             throw MoESimError("unknown command 'runtime \(arguments[0])'", hint: "use `sim runtime list` or `sim runtime show NAME`")
         }

@@ -36,3 +36,8 @@ public enum SwapOrder: String, Codable, Sendable, CaseIterable {
     case loadFirst = "load-first"
     case writeBackFirst = "write-back-first"
 }
+
+// Shown by their JSON spelling (`sim runtime show`).
+extension StreamLayout: CustomStringConvertible { public var description: String { rawValue } }
+extension HostSyncPoints: CustomStringConvertible { public var description: String { rawValue } }
+extension SwapOrder: CustomStringConvertible { public var description: String { rawValue } }
