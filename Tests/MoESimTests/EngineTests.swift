@@ -189,3 +189,18 @@ struct TimeToFirstTokenTests {
         #expect(abs(r.timeToFirstToken!.meanSeconds - 0.75 * r.prefill.seconds) < 1e-12)
     }
 }
+
+/// `sim run` is batch-1 replay: a trace whose requests carry arrival times says that it ignores them (issue 15).
+struct ReplayArrivalTests {
+    @Test func aReplayOfTimedRequestsSaysItIgnoresTheirArrivals() throws {
+        let lines = Fixtures.trace([[[0, 1], [2, 3]]]).split(separator: "\n").map(String.init)
+        #expect(lines[1] == #"{"request":"r0"}"#)
+        let timed = ([lines[0], #"{"request":"r0","arrival_s":3.5}"#] + lines.dropFirst(2)).joined(separator: "\n") + "\n"
+        let report = try Fixtures.simulate(timed, cache: "none")
+        #expect(report.warnings.contains { $0.contains("1 of 1 requests carry arrival_s") && $0.contains("sim serve --trace") })
+        let untimed = try Fixtures.simulate(Fixtures.trace([[[0, 1], [2, 3]]]), cache: "none")
+        #expect(!untimed.warnings.contains { $0.contains("arrival_s") })
+        // Ignoring them is the documented behaviour: the timing is the untimed trace's.
+        #expect(report.decode.seconds == untimed.decode.seconds)
+    }
+}

@@ -44,6 +44,10 @@ public struct CostModel: Sendable {
     /// The expert kernel's fraction of the roofline for this quantization (`RuntimeProfile.expertKernelEfficiency`).
     public let expertKernelEfficiency: Double
     let expertFlopsPerToken: Double
+    /// The expert kernel's memory-bound time, and its compute-bound time per token, at its kernel efficiency: the
+    /// roofline of `expertSeconds` with its divisions done once (it runs once per computed expert).
+    let expertMemorySeconds: Double
+    let expertComputeSecondsPerToken: Double
     let sharedExperts: Double
     let sharedExpertFlopsPerToken: Double
     let attentionWeightFlopsPerToken: Double
@@ -103,6 +107,8 @@ public struct CostModel: Sendable {
         hostPassSeconds = runtime.perPassOverheadSeconds.value / hostSpeed
         expertKernelEfficiency = runtime.kernelEfficiency(quantization: quantization.name)
         expertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.expertParams)
+        expertMemorySeconds = expertComputeBytes / memoryBandwidthBytesPerSecond / expertKernelEfficiency
+        expertComputeSecondsPerToken = expertFlopsPerToken / flopsPerSecond / expertKernelEfficiency
         sharedExperts = Double(model.sharedExperts)
         sharedExpertFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.sharedExpertParams)
         attentionWeightFlopsPerToken = CostModel.flopsPerMultiplyAdd * Double(model.attention.paramsPerLayer + model.routerParamsPerLayer)
@@ -144,12 +150,12 @@ public struct CostModel: Sendable {
     }
 
     /// One routed expert applied to `tokens` tokens (whole expert) on the GPU.
-    public func expertSeconds(tokens: Int) -> Double {
-        roofline(bytes: expertComputeBytes, flops: expertFlopsPerToken * Double(tokens)) / expertKernelEfficiency
+    @inline(__always) public func expertSeconds(tokens: Int) -> Double {
+        max(expertMemorySeconds, expertComputeSecondsPerToken * Double(tokens))
     }
 
     /// The share of `expertSeconds` spent on transfer part `part` (proportional to its bytes).
-    public func expertPartSeconds(tokens: Int, part: Int) -> Double {
+    @inline(__always) public func expertPartSeconds(tokens: Int, part: Int) -> Double {
         if expertPartShares.count == 1 { return expertSeconds(tokens: tokens) }
         return expertSeconds(tokens: tokens) * expertPartShares[part]
     }

@@ -1,13 +1,14 @@
 import Foundation
 
-/// Speculative loads of a run: staging buffers, dropped and arrived prefetches, the wait for the previous layer's
-/// prefetches, and the `PrefetchContext` the prefetch policies see.
-extension Simulation {
+/// Speculative loads of a run, on the executor's side: which experts are staged and for which step, staged experts
+/// that keep their buffer until a slot's old occupant has run, the wait for the previous layer's prefetches, and the
+/// `PrefetchContext` the prefetch policies see. The buffers and copies themselves are the transfer manager's.
+extension Simulation: PrefetchArrivalHandler {
     /// Whether `key`'s admission evicted an expert the current layer has still to run from its slot; if so, `key`
     /// keeps its staging buffer until that expert has run (then `releaseDeferredStaging`). An evicted expert that
     /// came by an on-demand load is still in its load buffer and needs nothing kept.
     func defersStagingRelease(of key: Int, after admission: Admission, arrived: Bool) -> Bool {
-        guard case let .admitted(evicted?) = admission, awaitingCompute[evicted], !holdsLoadBuffer[evicted] else { return false }
+        guard case let .admitted(evicted?) = admission, jobs.awaitingCompute[evicted], !transfers.holdsLoadBuffer[evicted] else { return false }
         deferredStagingReleases.append((Int32(evicted), Int32(key), arrived))
         return true
     }
@@ -17,22 +18,11 @@ extension Simulation {
         deferredStagingReleases.removeAll { entry in
             guard Int(entry.victim) == victim else { return false }
             if entry.arrived {
-                stagingBuffersInUse -= 1
-                observer?.observe(.stagingBufferReleased(key: Int(entry.key), time: now))
+                transfers.releaseLandedStagingBuffer(Int(entry.key))
             } else {
-                releaseStagingBuffer(Int(entry.key))
+                transfers.releaseStagingBuffer(Int(entry.key))
             }
             return true
-        }
-    }
-
-    /// Gives a prefetch staging buffer back now if its expert has landed, else when it lands.
-    func releaseStagingBuffer(_ key: Int) {
-        observer?.observe(.stagingBufferReleased(key: key, time: now))
-        if partArrival[key * parts + parts - 1] <= now {
-            stagingBuffersInUse -= 1
-        } else {
-            stagingReleasePending[key] = loadGeneration[key]
         }
     }
 
@@ -44,31 +34,9 @@ extension Simulation {
             guard prefetchTargetStep[key] <= currentStep else { return false }
             inPrefetchBuffer[key] = false
             observer?.observe(.prefetchDropped(key: key, time: now))
-            dropStaged(key)
+            transfers.dropStaged(key)
             return true
         }
-    }
-
-    /// Gives back a dropped prefetch's staging buffer; on a priority link its transfers that have not started are
-    /// cancelled first (the buffer is free at once when its last part never starts).
-    func dropStaged(_ key: Int) {
-        if cancelsDroppedPrefetches {
-            let generation = loadGeneration[key]
-            let removed = h2d.cancelQueued { $0.key == Int32(key) && $0.generation == generation && $0.cause == .prefetch && !$0.toHost }
-            if let observer { for t in removed { observer.observe(.transferCancelled(transfer: t, time: now)) } }
-            if !removed.isEmpty {
-                metrics.recordPrefetchCancelled(layer: key / experts, bytes: Double(removed.reduce(0) { $0 + $1.bytes }))
-            }
-            // Parts start in order, so when the last one was cancelled nothing more will land for this load.
-            if removed.contains(where: { Int($0.part) == parts - 1 }) {
-                stagingBuffersInUse -= 1
-                observer?.observe(.stagingBufferReleased(key: key, time: now))
-                loadGeneration[key] &+= 1
-                for p in 0..<parts { partArrival[key * parts + p] = 0 }
-                return
-            }
-        }
-        releaseStagingBuffer(key)
     }
 
     /// The GPU waits for the prefetches issued at the previous layer to land (AdapMoE's cudaEvent wait).
@@ -76,9 +44,8 @@ extension Simulation {
         var ready = start
         for (k, generation) in issuedPreviousLayer {
             let key = Int(k)
-            let last = key * parts + parts - 1
-            while loadGeneration[key] == generation && partArrival[last] == .infinity && !events.isEmpty { processNextEvent() }
-            if loadGeneration[key] == generation && partArrival[last] != .infinity { ready = max(ready, partArrival[last]) }
+            while transfers.loadGeneration[key] == generation && transfers.lastPartArrival(key) == .infinity && transfers.processNextEvent() {}
+            if transfers.loadGeneration[key] == generation && transfers.lastPartArrival(key) != .infinity { ready = max(ready, transfers.lastPartArrival(key)) }
         }
         metrics.gpuStallSeconds += ready - start
         metrics.prefetchWaitSeconds += ready - start
@@ -89,15 +56,13 @@ extension Simulation {
     }
 
     /// A prefetched expert landed with `admit=cache`: it enters the cache now, evicting by the cache policy.
-    func insertArrivedPrefetch(_ key: Int) {
+    func prefetchLanded(_ key: Int) {
+        guard inPrefetchBuffer[key] else { return }
         inPrefetchBuffer[key] = false
         if let i = prefetchBufferKeys.firstIndex(of: Int32(key)) { prefetchBufferKeys.remove(at: i) }
         let admission = admit(key, group: cache.group(ofLayer: key / experts), context: AccessContext(time: accessTime))
         if case .admitted = admission { prefetchedUnused[key] = true }
-        if !defersStagingRelease(of: key, after: admission, arrived: true) {
-            stagingBuffersInUse -= 1
-            observer?.observe(.stagingBufferReleased(key: key, time: now))
-        }
+        if !defersStagingRelease(of: key, after: admission, arrived: true) { transfers.releaseLandedStagingBuffer(key) }
     }
 
     // MARK: PrefetchContext
@@ -110,7 +75,7 @@ extension Simulation {
         return cache.contains(key) || inPrefetchBuffer[key]
     }
 
-    public var freeStagingBuffers: Int { prefetchBufferSlots - stagingBuffersInUse }
+    public var freeStagingBuffers: Int { transfers.freeStagingBuffers }
 
     public func routedExperts(layer: Int) -> [Int32] {
         guard let router = lookaheadRouter, layer >= 0, layer < layers else { return [] }
@@ -125,15 +90,13 @@ extension Simulation {
         let step = (passIndex + passesAhead) * layers + layer
         // Not for a step already running or over; not for an expert cached, staged or still arriving.
         guard speculates, layer >= 0, layer < layers, expert >= 0, expert < experts, step > currentStep,
-              stagingBuffersInUse < prefetchBufferSlots, !cache.contains(key), !inPrefetchBuffer[key],
-              stagingReleasePending[key] == Simulation.noPendingRelease, partArrival[key * parts + parts - 1] != .infinity else { return false }
-        stagingBuffersInUse += 1
+              !cache.contains(key), !inPrefetchBuffer[key], transfers.canStage(key) else { return false }
         inPrefetchBuffer[key] = true
         prefetchTargetStep[key] = step
         prefetchBufferKeys.append(Int32(key))
         metrics.recordPrefetchIssued(layer: layer)
-        load(key, cause: .prefetch)
-        if waitsForPreviousPrefetch { issuedThisLayer.append((Int32(key), loadGeneration[key])) }
+        let generation = transfers.prefetch(key)
+        if waitsForPreviousPrefetch { issuedThisLayer.append((Int32(key), generation)) }
         return true
     }
 }

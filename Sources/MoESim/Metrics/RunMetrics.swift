@@ -63,9 +63,13 @@ struct RunMetrics {
         if late { prefetchLate[layer] += 1 }
     }
 
-    mutating func recordPrefetchCancelled(layer: Int, bytes: Double) { prefetchCancelledBytes[layer] += bytes }
 
-    mutating func recordContention(layer: Int, seconds: Double) { linkContentionSeconds[layer] += seconds }
+    /// Takes what the copies did (preemptions, contention and cancelled prefetch bytes per layer) from the transfer manager.
+    mutating func recordCopies(_ transfers: TransferManager) {
+        preemptions = transfers.preemptions
+        for (l, seconds) in transfers.contentionSecondsByLayer.enumerated() { linkContentionSeconds[l] = seconds }
+        for (l, bytes) in transfers.cancelledPrefetchBytesByLayer.enumerated() { prefetchCancelledBytes[l] = bytes }
+    }
 
     /// The prefetch part of the report; per-layer detail only when the policy speculates.
     func prefetchReport(policy: PrefetchPolicy, expertBytes: Int) -> Report.Prefetch {
@@ -170,8 +174,8 @@ struct RunMetrics {
     func report(simulation sim: Simulation, source: PassSource) -> Report {
         let config = sim.config
         let decode = Double(decodeTokens)
-        let h2d = sim.h2d
-        let d2h = sim.d2h
+        let h2d = sim.transfers.h2d
+        let d2h = sim.transfers.d2h
         let onDemandBytes = h2d.bytes(.onDemand)
         let prefetchBytes = h2d.bytes(.prefetch)
         let writeBackBytes = d2h.bytes(.writeBack)
@@ -180,6 +184,10 @@ struct RunMetrics {
         var warnings: [String] = []
         if source.missingCellCount > 0 {
             warnings.append("\(source.missingCellCount) null routing cells (rows the recorder lost) were replayed with no routed expert (--missing skip)")
+        }
+        let timedRequests = source.requests.filter { $0.arrivalSeconds != nil }.count
+        if timedRequests > 0 {
+            warnings.append("\(timedRequests) of \(source.requests.count) requests carry arrival_s: this replay ignores arrivals and runs the requests back to back at batch 1; `sim serve --trace FILE` replays them as they arrive, with batching")
         }
         let memoryPlan = sim.memory
         return Report(

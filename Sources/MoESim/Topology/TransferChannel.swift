@@ -57,12 +57,13 @@ struct TransferRing {
 
     var isEmpty: Bool { count == 0 }
 
+    /// Capacities are powers of two (8, 16, ...), so an index wraps with a mask instead of a division.
     private mutating func grow() {
         // Unroll the ring so the oldest is first; fill the spare slots with a copy (never read).
         var grown: [Transfer] = []
         let capacity = max(8, ring.count * 2)
         grown.reserveCapacity(capacity)
-        for i in 0..<count { grown.append(ring[(head + i) % ring.count]) }
+        for i in 0..<count { grown.append(ring[(head + i) & (ring.count - 1)]) }
         let filler = count > 0 ? grown[0] : Transfer(key: 0, part: 0, bytes: 0, cause: .onDemand, toHost: false)
         while grown.count < capacity { grown.append(filler) }
         ring = grown
@@ -71,14 +72,14 @@ struct TransferRing {
 
     mutating func append(_ transfer: Transfer) {
         if count == ring.count { grow() }
-        ring[(head + count) % ring.count] = transfer
+        ring[(head + count) & (ring.count - 1)] = transfer
         count += 1
     }
 
     /// Puts a transfer back at the head (a preempted one resumes first).
     mutating func prepend(_ transfer: Transfer) {
         if count == ring.count { grow() }
-        head = (head + ring.count - 1) % ring.count
+        head = (head + ring.count - 1) & (ring.count - 1)
         ring[head] = transfer
         count += 1
     }
@@ -88,7 +89,7 @@ struct TransferRing {
     mutating func popFirst() -> Transfer? {
         guard count > 0 else { return nil }
         let t = ring[head]
-        head = (head + 1) % ring.count
+        head = (head + 1) & (ring.count - 1)
         count -= 1
         return t
     }
@@ -98,23 +99,23 @@ struct TransferRing {
         var removed: [Transfer] = []
         var kept: [Transfer] = []
         for i in 0..<count {
-            let t = ring[(head + i) % ring.count]
+            let t = ring[(head + i) & (ring.count - 1)]
             if predicate(t) { removed.append(t) } else { kept.append(t) }
         }
         guard !removed.isEmpty else { return [] }
-        for i in 0..<kept.count { ring[(head + i) % ring.count] = kept[i] }
+        for i in 0..<kept.count { ring[(head + i) & (ring.count - 1)] = kept[i] }
         count = kept.count
         return removed
     }
 
     /// Calls `body` with each queued transfer, oldest first.
     func forEach(_ body: (Transfer) -> Void) {
-        for i in 0..<count { body(ring[(head + i) % ring.count]) }
+        for i in 0..<count { body(ring[(head + i) & (ring.count - 1)]) }
     }
 
     /// Applies `change` to every queued transfer matching `predicate`.
     mutating func update(where predicate: (Transfer) -> Bool, _ change: (inout Transfer) -> Void) {
-        for i in 0..<count where predicate(ring[(head + i) % ring.count]) { change(&ring[(head + i) % ring.count]) }
+        for i in 0..<count where predicate(ring[(head + i) & (ring.count - 1)]) { change(&ring[(head + i) & (ring.count - 1)]) }
     }
 }
 

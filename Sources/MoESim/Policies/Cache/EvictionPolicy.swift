@@ -38,11 +38,15 @@ public protocol EvictionPolicy: AnyObject {
     /// One access as the cache-only replay makes it: a hit is touched, a miss offered; true on a hit. One call
     /// instead of two on the replay's hot path; a policy may fuse the steps, with the same effect.
     func access(_ key: Int, context: AccessContext) -> Bool
+    /// Whether `key` belongs to a static placement that, once loaded, stays for the whole run (Fiddler's GPU set;
+    /// the `static` cache). A miss policy that would run an expert's first use on the CPU loads a pinned one instead.
+    func pins(_ key: Int) -> Bool
 }
 
 extension EvictionPolicy {
     public var observesRouting: Bool { false }
     public func observe(_ cell: RoutingCell) {}
+    public func pins(_ key: Int) -> Bool { false }
     public func access(_ key: Int, context: AccessContext) -> Bool {
         if contains(key) {
             touch(key, context: context)

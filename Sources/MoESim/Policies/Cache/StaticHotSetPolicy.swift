@@ -37,4 +37,8 @@ public final class StaticHotSetPolicy: EvictionPolicy, SelfFillingPolicy {
     /// Pinned experts stay; removing one is ignored.
     public func remove(_ key: Int) {}
     public var residentKeys: [Int] { pinnedKeys.filter { resident[$0] } }
+
+    /// Its experts, once loaded, stay for the whole run (Fiddler's GPU placement, loaded on first use here): a miss
+    /// policy that would run that first use on the CPU loads a pinned expert instead.
+    public func pins(_ key: Int) -> Bool { key >= 0 && key < pinned.count && pinned[key] }
 }

@@ -99,7 +99,7 @@ public protocol MissContext: AnyObject {
     func isCached(layer: Int, expert: Int) -> Bool
     /// Cached, or staged by a prefetch.
     func isAvailable(layer: Int, expert: Int) -> Bool
-    /// The cache policy keeps this expert for the whole run once it is loaded (a static placement, `PinnedPlacement`).
+    /// The cache policy keeps this expert for the whole run once it is loaded (a static placement, `EvictionPolicy.pins`).
     func isPinned(layer: Int, expert: Int) -> Bool
     /// GPU time of one expert for `tokens` tokens (the low-precision copy when `lowPrecision`).
     func gpuSeconds(tokens: Int, lowPrecision: Bool) -> Double
