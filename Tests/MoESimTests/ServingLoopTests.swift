@@ -212,6 +212,18 @@ struct ServingLoopTests {
         let requests = [ServingToy.request(0, at: 0, prompt: 10), ServingToy.request(1, at: 0, prompt: 20_000)]
         let m = try ServingLoop(config: config, requests: requests, routing: FixedRouting([ServingLoopTests.routeA])).run()
         #expect(m.completed == 1 && m.rejected == 1)
+        // Why: r1's 20,000 KV tokens (160,000 B) against the 100 tokens' room (800 B) left beside the weights and activations.
+        #expect(m.largestRejectedReservationBytes == 160_000)
+        #expect(abs(m.memoryFreeAtRejectionBytes - 800) < 1e-3)
+    }
+
+    /// A serving run in which no request completes prints its report, says why, and fails (issue 15).
+    @Test func aRunThatCompletesNothingFailsWithTheReason() throws {
+        let r = Fixtures.sim(["serve", "--requests", "2", "--prompt-tokens", "8", "--output-tokens", "2", "--kv-reserve-output", "10000000"])
+        #expect(r.code != 0)
+        #expect(r.out.contains("0 completed, 2 rejected"))
+        #expect(r.out.contains("rejected      a request's KV cache"))
+        #expect(r.err.contains("no request completed: 2 rejected, because a request's KV cache"))
     }
 
     @Test func badInputIsAClearError() throws {

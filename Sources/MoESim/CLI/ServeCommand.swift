@@ -96,6 +96,11 @@ public enum ServeCommand {
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim serve --help`") }
         let report = try simulate(args)
         out += args.has("json") ? try ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
+        // The report is printed; a run that served nothing still fails, so scripts and sweeps cannot take it for a result.
+        if report.requests.completed == 0 {
+            throw MoESimError("no request completed: \(report.requests.rejected) rejected" + (report.requests.rejectedBecause.map { ", because \($0)" } ?? ""),
+                              hint: "lower --kv-reserve-output or --prompt-tokens, raise --memory-cap or --gpus, or load fewer experts")
+        }
     }
 
     static func double(_ args: ParsedArguments, _ name: String, default fallback: Double, minimum: Double = -.infinity, allowInfinity: Bool = false) throws -> Double {

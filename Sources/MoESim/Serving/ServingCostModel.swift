@@ -8,7 +8,8 @@
 /// a layer's expert phase lasts as long as its busiest device) or split over all devices (`tensor`). Expert
 /// parallelism adds an all-to-all of the routed tokens' hidden states (dispatch and combine) over the peer link;
 /// peer traffic uses the host-link bandwidth, an estimate for PCIe boards without NVLink. Every device has its
-/// own host link, so loads onto different devices run in parallel.
+/// own host link, so loads onto different devices run in parallel. Link rates come from the engine's `LinkModel`
+/// (pinned or pageable as the runtime says); serving does not yet model contention or write-backs on it.
 public struct ServingCostModel: Sendable {
     public enum Parallelism: String, Sendable, CaseIterable { case expert, tensor }
 
@@ -25,16 +26,18 @@ public struct ServingCostModel: Sendable {
 
     public init(cost: CostModel, gpus: Int, parallelism: Parallelism) throws {
         guard gpus >= 1 else { throw MoESimError(field: "--gpus", "expected at least 1 device, found \(gpus)") }
-        guard let link = cost.hardware.hostLink else {
+        guard cost.hardware.hostLink != nil else {
             throw MoESimError(field: "--hardware", "\(cost.hardware.name) has no host link (unified memory); serving offloads experts over one",
                               hint: "pick a discrete GPU, e.g. a100-40g-pcie")
         }
         self.cost = cost
         self.gpus = gpus
         self.parallelism = parallelism
-        h2dBytesPerSecond = link.h2dBytesPerSecond.value
-        peerBytesPerSecond = link.h2dBytesPerSecond.value
-        transferSetupSeconds = link.setupLatencySeconds.value
+        // The engine's link model: the pageable rate when the runtime's host copies are not pinned.
+        let link = LinkModel(hardware: cost.hardware, pinnedHostCopies: cost.runtime.pinsHostMemory)
+        h2dBytesPerSecond = link.h2dBytesPerSecond
+        peerBytesPerSecond = link.h2dBytesPerSecond
+        transferSetupSeconds = link.setupSeconds
         let n = Double(gpus)
         let bytes = Double(cost.expertBytes)
         expertLoadSeconds = parallelism == .expert || gpus == 1

@@ -142,6 +142,16 @@ public final class ServingLoop {
         }
     }
 
+    /// Turns `r` away: its KV reservation does not fit in `free` bytes.
+    func reject(_ r: ServingRequest, free: Double) {
+        metrics.rejected += 1
+        let needed = reservation(r)
+        if needed > metrics.largestRejectedReservationBytes {
+            metrics.largestRejectedReservationBytes = needed
+            metrics.memoryFreeAtRejectionBytes = free
+        }
+    }
+
     var secondsPerToken: Double {
         if let c = config.secondsPerToken { return c }
         return processedTokens > 0 ? metrics.busySeconds / Double(processedTokens) : initialSecondsPerToken
@@ -161,7 +171,7 @@ public final class ServingLoop {
             while nextArrival < requests.count && requests[nextArrival].arrivalSeconds <= now {
                 let r = requests[nextArrival]
                 metrics.firstArrival = min(metrics.firstArrival, r.arrivalSeconds)
-                if reservation(r) > steadyFree { metrics.rejected += 1 } else { waiting.append(nextArrival) }
+                if reservation(r) > steadyFree { reject(r, free: steadyFree) } else { waiting.append(nextArrival) }
                 nextArrival += 1
                 eventSinceSchedule = true
             }
@@ -174,8 +184,11 @@ public final class ServingLoop {
                     // Nothing runs and nothing fit: with idle devices nothing will change, so reject what does not fit now.
                     let free = freeMemoryBytes()
                     let before = waiting.count
-                    waiting.removeAll { reservation(requests[$0]) > free }
-                    metrics.rejected += before - waiting.count
+                    waiting.removeAll { index in
+                        guard reservation(requests[index]) > free else { return false }
+                        reject(requests[index], free: free)
+                        return true
+                    }
                     eventSinceSchedule = true
                     if before != waiting.count { continue }
                 }
@@ -185,7 +198,7 @@ public final class ServingLoop {
                 }
                 // Nothing runs, nothing will arrive and the scheduler admitted nothing that fits: those requests can
                 // never be served (a safeguard; admitting when nothing runs normally prevents it).
-                metrics.rejected += waiting.count
+                for index in waiting { reject(requests[index], free: freeMemoryBytes()) }
                 waiting.removeAll()
                 continue
             }

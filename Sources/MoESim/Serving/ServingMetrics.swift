@@ -6,6 +6,10 @@ public struct ServingMetrics {
     public var queueing = LatencyHistogram()
     public var completed = 0
     public var rejected = 0
+    /// The largest KV reservation a rejected request needed, and the memory there was for it (weights, resident
+    /// experts and activations taken out) when it was turned away: why requests were rejected.
+    public var largestRejectedReservationBytes = 0.0
+    public var memoryFreeAtRejectionBytes = 0.0
     public var ttftMet = 0
     public var endToEndMet = 0
     public var bothMet = 0

@@ -47,6 +47,9 @@ public struct ServingReport: Codable, Sendable {
     public struct Requests: Codable, Sendable {
         public var completed: Int
         public var rejected: Int
+        /// Why requests were rejected (nil when none was): the largest KV reservation turned away and the memory left
+        /// for it.
+        public var rejectedBecause: String?
         public var promptTokens: Int
         public var outputTokens: Int
     }
@@ -225,7 +228,10 @@ extension ServingReport {
                 predictor: emoe?.predictor.name, predictorCallSeconds: emoe?.callSeconds, taskAware: emoe.map { $0.taskAware },
                 secondsPerToken: config.secondsPerToken.map { "\($0)" } ?? "online", seed: config.seed),
             workload: workload,
-            requests: Requests(completed: m.completed, rejected: m.rejected, promptTokens: m.promptTokens, outputTokens: m.outputTokens),
+            requests: Requests(completed: m.completed, rejected: m.rejected,
+                               rejectedBecause: m.rejected == 0 ? nil
+                                   : "a request's KV cache (its prompt plus --kv-reserve-output tokens) needed up to \(ByteSize.format(m.largestRejectedReservationBytes)) where \(ByteSize.format(max(0, m.memoryFreeAtRejectionBytes))) was left after weights, resident experts and activations (see memory)",
+                               promptTokens: m.promptTokens, outputTokens: m.outputTokens),
             latency: Latency(endToEnd: m.endToEnd.summary, timeToFirstToken: m.ttft.summary, timePerOutputToken: m.tpot.summary, queueing: m.queueing.summary),
             slo: SLO(timeToFirstTokenAttainment: fraction(m.ttftMet, m.completed), endToEndAttainment: fraction(m.endToEndMet, m.completed),
                      attainment: fraction(m.bothMet, m.completed)),

@@ -20,6 +20,7 @@ public enum ServingReportFormatter {
         out += ", tasks \(w.taskMix)" + (w.labelNoise > 0 ? String(format: ", label noise %.0f %%", w.labelNoise * 100) : "") + "\n\n"
 
         out += "requests      \(r.requests.completed) completed, \(r.requests.rejected) rejected; \(r.requests.promptTokens) prompt + \(r.requests.outputTokens) output tokens\n"
+        if let why = r.requests.rejectedBecause { out += "rejected      \(why)\n" }
         func latency(_ name: String, _ l: LatencySummary?, _ f: (Double?) -> String) -> String {
             "\(name)mean \(f(l?.meanSeconds))   p50 \(f(l?.p50Seconds))   p99 \(f(l?.p99Seconds))\n"
         }
