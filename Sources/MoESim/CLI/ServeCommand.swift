@@ -24,7 +24,7 @@ public enum ServeCommand {
         OptionSpec("profile", value: "NAME|FILE", "synthetic routing profile for tasks without a trace (`sim trace synth --help`)", default: "mixtral-8x7b-humaneval"),
         OptionSpec("task-divergence", value: "X", "how differently tasks pick experts: per-layer rank swap probability", default: "0.5"),
         OptionSpec("system", value: "NAME", "a serving system as policy + scheduler: \(ServingSystems.entries.map(\.name).joined(separator: ", ")); --policy / --scheduler override it"),
-        OptionSpec("policy", value: "NAME", "expert loading: \(ServingPolicies.names.joined(separator: ", "))", default: "all-resident"),
+        OptionSpec("policy", value: "NAME", "expert loading: \(servingPolicies.names.joined(separator: ", "))", default: "all-resident"),
         OptionSpec("scheduler", value: "fcfs|emoe", "admission: first come first served, or eMoE's Algorithm 1", default: "fcfs"),
         OptionSpec("experts-loaded", value: "X", "eMoE / random / moe-infinity: fraction of experts kept on the devices", default: "0.6"),
         OptionSpec("period", value: "P", "eMoE: predictor every P requests (random: redraw period)", default: "40"),
@@ -62,7 +62,7 @@ public enum ServeCommand {
         prompt chunks (chunked prefill), timed layer by layer from the hardware's rooflines: attention split over
         the GPUs, each layer's experts on their devices, expert loads over each GPU's host link.
       - The policy decides which experts are on the GPUs:
-    \(ServingPolicies.entries.map { "        " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+    \(servingPolicies.entries.map { "        " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
       - eMoE (emoe-a|l|e): request 0 runs with all experts; every --period-th request the predictor predicts its
         routing (oracle | previous-request | transition | noisy-oracle at an accuracy; the paper's XLNet is ~71 %
         accurate) and the call stalls serving for its measured cost. On each admission Eq. 2,

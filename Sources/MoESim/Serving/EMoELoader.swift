@@ -22,6 +22,15 @@ public final class EMoELoader: ExpertLoadingPolicy {
     public let budget: [Int]
     public let taskAware: Bool
     public var steadyResidentExperts: Int { budget.reduce(0, +) }
+    public var observesTokens: Bool { predictor.observesTokens }
+    public func observeToken(_ routing: UnsafePointer<Int32>, slots: Int) { predictor.observe(routing, slots: slots) }
+    public var predictorParams: Double { EMoEConstants.predictorParams.value }
+    public var usesExpertBudget: Bool { true }
+    public var period: Int? { invocation.period }
+    public var predictorActivity: PredictorActivity? {
+        PredictorActivity(predictor: predictor.name, taskAware: taskAware, calls: calls, skippedInsensitive: skippedInsensitive, seconds: predictorSeconds, firedOn: Array(firedOn.prefix(8)),
+                          callSeconds: callSeconds)
+    }
     public private(set) var warmedUp = false
     public private(set) var rerouteRanking: FixedArray<Int32>?
 

@@ -78,6 +78,34 @@ public protocol ExpertLoadingPolicy: AnyObject {
     func victim(state: ServingState, protected: (Int) -> Bool) -> Int?
     /// With a cache: how many experts it may hold.
     var cacheCapacity: Int { get }
+    /// Whether `observeToken` wants every routed token (a predictor that learns from history).
+    var observesTokens: Bool { get }
+    /// One routed token's choices, `slots` per layer (-1: none), before any reroute.
+    func observeToken(_ routing: UnsafePointer<Int32>, slots: Int)
+    /// With `.rerouteRandom`: each layer's resident experts a miss may go to.
+    var rerouteCandidates: [[Int32]]? { get }
+    /// Parameters of a predictor the policy keeps on the devices (eMoE's), counted in memory.
+    var predictorParams: Double { get }
+    /// Whether the policy keeps a fraction of the experts (`--experts-loaded`), as the report says.
+    var usesExpertBudget: Bool { get }
+    /// What its predictor did, for the report (nil: it has none).
+    var predictorActivity: PredictorActivity? { get }
+    /// Speculative loads it issued, for the report (nil: it issues none).
+    var prefetchCount: Int? { get }
+    /// Requests between its periodic actions (predictor calls, redraws), for the report (nil: none).
+    var period: Int? { get }
+}
+
+/// What a serving policy's predictor did (eMoE): calls, calls skipped for insensitive tasks, the serving time they
+/// stalled, the requests it fired on (the first few), and its per-call cost.
+public struct PredictorActivity: Sendable {
+    public var predictor: String
+    public var taskAware: Bool
+    public var calls: Int
+    public var skippedInsensitive: Int
+    public var seconds: Double
+    public var firedOn: [Int]
+    public var callSeconds: Double
 }
 
 extension ExpertLoadingPolicy {
@@ -93,6 +121,14 @@ extension ExpertLoadingPolicy {
     public func beforeIteration(state: ServingState) {}
     public func used(_ key: Int) {}
     public func victim(state: ServingState, protected: (Int) -> Bool) -> Int? { nil }
+    public var observesTokens: Bool { false }
+    public func observeToken(_ routing: UnsafePointer<Int32>, slots: Int) {}
+    public var rerouteCandidates: [[Int32]]? { nil }
+    public var predictorParams: Double { 0 }
+    public var usesExpertBudget: Bool { false }
+    public var predictorActivity: PredictorActivity? { nil }
+    public var prefetchCount: Int? { nil }
+    public var period: Int? { nil }
 }
 
 /// Every expert on the devices: DeepSpeed-FastGen / vLLM serving, eMoE's "Baseline" (papers.md §2.5).

@@ -20,6 +20,8 @@ public final class MoEInfinityLoader: ExpertLoadingPolicy {
     var priority: [Int] = []
     var dirty = true
     public private(set) var prefetches = 0
+    public var prefetchCount: Int? { prefetches }
+    public var usesExpertBudget: Bool { true }
 
     public init(capacity: Int, storeCapacity: Int = 100) {
         cacheCapacity = capacity

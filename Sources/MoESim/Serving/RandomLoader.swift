@@ -10,6 +10,9 @@ public final class RandomLoader: ExpertLoadingPolicy {
     /// Resident experts per layer, for the random reroute.
     public private(set) var residentLists: [[Int32]] = []
     public var steadyResidentExperts: Int { budget.reduce(0, +) }
+    public var rerouteCandidates: [[Int32]]? { residentLists }
+    public var usesExpertBudget: Bool { true }
+    public var period: Int? { invocation.period }
 
     public init(budget: [Int], period: Int, seed: UInt64) throws {
         self.budget = budget

@@ -98,17 +98,9 @@ public final class FCFSScheduler: RequestScheduler {
     }
 }
 
-/// `--scheduler` names.
-public enum SchedulerSpec {
-    public static let names = ["fcfs", "emoe"]
-
-    public static func make(_ name: String) throws -> RequestScheduler {
-        switch name.lowercased() {
-        case "fcfs": return FCFSScheduler()
-        case "emoe", "algorithm1": return EMoEScheduler()
-        default:
-            let suggestion = NameMatching.closest(to: name, among: names)
-            throw MoESimError(field: "--scheduler", "unknown scheduler '\(name)'", hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: fcfs, emoe")
-        }
-    }
-}
+/// `--scheduler` of `sim serve`: how waiting requests are admitted.
+public let servingSchedulers = NamedRegistry<@Sendable () -> RequestScheduler>(option: "--scheduler", [
+    .init(name: "fcfs", summary: "first come first served") { FCFSScheduler() },
+    .init(name: "emoe", summary: "eMoE's Algorithm 1: by SLO stringency, admitting only when Eq. 3 says no running request misses its SLO") { EMoEScheduler() },
+    .init(name: "algorithm1", summary: "the same as emoe") { EMoEScheduler() },
+])

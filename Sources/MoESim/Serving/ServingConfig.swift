@@ -7,7 +7,7 @@ public struct ServingConfig {
     public var tasks: ServingTaskSet
     public var gpus = 4
     public var parallelism = ServingCostModel.Parallelism.expert
-    /// `ServingPolicies.names`.
+    /// `servingPolicies` names.
     public var policy = "all-resident"
     /// `fcfs` or `emoe`.
     public var scheduler = "fcfs"

@@ -103,13 +103,12 @@ public final class ServingLoop {
         }
         let single = CostModel(hardware: config.hardware, model: model, quantization: config.quantization, runtime: config.runtime)
         cost = try ServingCostModel(cost: single, gpus: config.gpus, parallelism: config.parallelism)
-        let isEMoE = EMoEVariant(rawValue: config.policy.lowercased()) != nil
-        let predictorBytes = isEMoE ? EMoEConstants.predictorParams.value * CostModel.fp16Bytes : 0
+        policy = try servingPolicies.resolve(config.policy, kind: "policy").make(config)
+        let predictorBytes = policy.predictorParams * CostModel.fp16Bytes
         let capacity = config.memoryCapBytes
             ?? Double(config.gpus) * (config.hardware.device.memoryBytes.value - config.runtime.reservedDeviceBytes.value)
         memory = ServingMemoryModel(cost: single, capacityBytes: capacity, predictorBytes: predictorBytes, attention: config.attentionMemory)
-        policy = try ServingPolicies.make(config)
-        scheduler = try SchedulerSpec.make(config.scheduler)
+        scheduler = try servingSchedulers.resolve(config.scheduler, kind: "scheduler").make()
         layers = model.moeLayers
         experts = model.experts
         slots = routing.slots
@@ -303,8 +302,7 @@ public final class ServingLoop {
         if tokenTask.count < tokens { tokenTask = Array(repeating: 0, count: tokens) }
 
         // Routing: each token's router choices (counted for history before any reroute).
-        let observe = (policy as? EMoELoader)?.predictor.observesTokens == true
-        let predictor = (policy as? EMoELoader)?.predictor
+        let observe = policy.observesTokens
         var t = 0
         buffer.withUnsafeMutableBufferPointer { buf in
             let base = buf.baseAddress!
@@ -320,7 +318,7 @@ public final class ServingLoop {
                             }
                         }
                     }
-                    if observe { predictor!.observe(UnsafePointer(p), slots: slots) }
+                    if observe { policy.observeToken(UnsafePointer(p), slots: slots) }
                     tokenTask[t] = Int32(r.request.task)
                     t += 1
                 }
@@ -403,7 +401,7 @@ public final class ServingLoop {
         let caches = policy.cachesLoads
         let fetchesAhead = policy.fetchesNextLayer
         let ranking = policy.rerouteRanking
-        let randomLists = (policy as? RandomLoader)?.residentLists
+        let randomLists = policy.rerouteCandidates
         var time = start
         var maxTransient = 0
         for i in 0..<experts { currentLayerArrival[i] = -1 }

@@ -1,37 +1,46 @@
-/// `--policy` names: how experts get onto the devices.
-public enum ServingPolicies {
-    public static let entries: [(name: String, summary: String)] = [
-        ("all-resident", "every expert on the devices (DeepSpeed-FastGen / vLLM; eMoE's Baseline)"),
-        ("on-demand", "nothing cached: each layer loads the experts it needs and drops them after (eMoE's dynamic loading)"),
-        ("emoe-a", "eMoE: predictor every --period requests from the previous request's routing, Eq. 2 top-L per layer, misses rerouted"),
-        ("emoe-l", "eMoE layer by layer: layer i predicted from layer i-1 of the same request (costlier calls)"),
-        ("emoe-e", "eMoE-A invoked for every request (the paper's ablation)"),
-        ("random", "L random experts per layer, redrawn every --period requests; misses go to a random resident expert"),
-        ("moe-infinity", "activation-matrix prefetch into an LFU expert cache of --experts-loaded; misses load on demand"),
-        ("pre-gated", "no cache; each layer's experts fetched exactly one layer ahead (Pre-gated MoE as a next-layer oracle)"),
-    ]
-    public static var names: [String] { entries.map(\.name) }
+/// Makes a serving loading policy from the run's configuration.
+public typealias ServingPolicyFactory = @Sendable (ServingConfig) throws -> ExpertLoadingPolicy
 
-    public static func make(_ config: ServingConfig) throws -> ExpertLoadingPolicy {
+/// `--policy` of `sim serve`: how experts get onto the devices. Adding a policy = one type + one line here.
+public let servingPolicies = NamedRegistry<ServingPolicyFactory>(option: "--policy", [
+    .init(name: "all-resident", summary: "every expert on the devices (DeepSpeed-FastGen / vLLM; eMoE's Baseline)") { _ in AllResidentLoader() },
+    .init(name: "on-demand", summary: "nothing cached: each layer loads the experts it needs and drops them after (eMoE's dynamic loading)") { _ in
+        OnDemandLoader(nextLayer: false)
+    },
+    .init(name: "emoe-a", summary: "eMoE: predictor every --period requests from the previous request's routing, Eq. 2 top-L per layer, misses rerouted") {
+        try EMoELoader.make(.allLayers, config: $0)
+    },
+    .init(name: "emoe-l", summary: "eMoE layer by layer: layer i predicted from layer i-1 of the same request (costlier calls)") {
+        try EMoELoader.make(.layerByLayer, config: $0)
+    },
+    .init(name: "emoe-e", summary: "eMoE-A invoked for every request (the paper's ablation)") { try EMoELoader.make(.everyRequest, config: $0) },
+    .init(name: "random", summary: "L random experts per layer, redrawn every --period requests; misses go to a random resident expert") { config in
+        try RandomLoader(budget: config.expertBudget(), period: config.period, seed: config.seed)
+    },
+    .init(name: "moe-infinity", summary: "activation-matrix prefetch into an LFU expert cache of --experts-loaded; misses load on demand") { config in
+        MoEInfinityLoader(capacity: try config.expertBudget().reduce(0, +))
+    },
+    .init(name: "pre-gated", summary: "no cache; each layer's experts fetched exactly one layer ahead (Pre-gated MoE as a next-layer oracle)") { _ in
+        OnDemandLoader(nextLayer: true)
+    },
+])
+
+extension ServingConfig {
+    /// Experts kept per layer under `--experts-loaded`.
+    func expertBudget() throws -> [Int] {
+        try ExpertBudget.perLayer(fraction: expertsLoadedFraction, layers: model.moeLayers, experts: model.experts)
+    }
+}
+
+extension EMoELoader {
+    /// eMoE's loader for `variant` with the run's predictor, its call cost and the expert budget.
+    static func make(_ variant: EMoEVariant, config: ServingConfig) throws -> EMoELoader {
         let m = config.model
-        let budget = { try ExpertBudget.perLayer(fraction: config.expertsLoadedFraction, layers: m.moeLayers, experts: m.experts) }
-        switch config.policy.lowercased() {
-        case "all-resident": return AllResidentLoader()
-        case "on-demand": return OnDemandLoader(nextLayer: false)
-        case "pre-gated": return OnDemandLoader(nextLayer: true)
-        case "random": return try RandomLoader(budget: budget(), period: config.period, seed: config.seed)
-        case "moe-infinity": return MoEInfinityLoader(capacity: try budget().reduce(0, +))
-        case let name:
-            guard let variant = EMoEVariant(rawValue: name) else {
-                let suggestion = NameMatching.closest(to: name, among: names)
-                throw MoESimError(field: "--policy", "unknown policy '\(config.policy)'",
-                                  hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(names.joined(separator: ", "))")
-            }
-            let predictor = try ExpertPredictorSpec.make(config.predictor, layers: m.moeLayers, experts: m.experts, seed: config.seed)
-            let call = config.predictorCallSeconds ?? EMoEConstants.callSeconds(variant).value
-            guard call.isFinite, call >= 0 else { throw MoESimError(field: "--predictor-cost", "expected seconds >= 0, found \(call)") }
-            return try EMoELoader(variant: variant, period: config.period, predictor: predictor, callSeconds: call, budget: budget(), taskAware: config.taskAware)
-        }
+        let predictor = try ExpertPredictorSpec.make(config.predictor, layers: m.moeLayers, experts: m.experts, seed: config.seed)
+        let call = config.predictorCallSeconds ?? EMoEConstants.callSeconds(variant).value
+        guard call.isFinite, call >= 0 else { throw MoESimError(field: "--predictor-cost", "expected seconds >= 0, found \(call)") }
+        return try EMoELoader(variant: variant, period: config.period, predictor: predictor, callSeconds: call, budget: config.expertBudget(),
+                              taskAware: config.taskAware)
     }
 }
 

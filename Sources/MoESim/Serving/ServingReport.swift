@@ -185,11 +185,11 @@ extension ServingReport {
     /// The report of a finished loop.
     public static func make(loop: ServingLoop, workload: Workload, notes extraNotes: [String]) -> ServingReport {
         let config = loop.config, m = loop.metrics, memory = loop.memory, cost = loop.cost
-        let emoe = loop.policy as? EMoELoader
-        let usesBudget = emoe != nil || loop.policy is RandomLoader || loop.policy is MoEInfinityLoader
+        let predictor = loop.policy.predictorActivity
+        let usesBudget = loop.policy.usesExpertBudget
         var notes = extraNotes
-        if let emoe, config.predictorCallSeconds == nil, NameMatching.normalize(config.model.name) != EMoEConstants.callCostModel {
-            notes.append("predictor call time \(emoe.callSeconds) s is eMoE's measurement for Mixtral-8x7B (papers.md §2.4.3); none is published for \(config.model.name) (set --predictor-cost)")
+        if let predictor, config.predictorCallSeconds == nil, NameMatching.normalize(config.model.name) != EMoEConstants.callCostModel {
+            notes.append("predictor call time \(predictor.callSeconds) s is eMoE's measurement for Mixtral-8x7B (papers.md §2.4.3); none is published for \(config.model.name) (set --predictor-cost)")
         }
         if config.tasks.tasks.contains(where: { [$0.promptTokens.unconfirmed, $0.outputTokens.unconfirmed, $0.sloE2ESeconds.unconfirmed].contains(true) }) {
             notes.append("task lengths and SLOs of \(config.tasks.name) are partly estimates (UNCONFIRMED): eMoE publishes no SLO values or length tables (papers.md §2.6); see `sim serve --help`")
@@ -224,8 +224,8 @@ extension ServingReport {
                 tokenBudget: config.tokenBudget, memoryCapBytes: memory.capacityBytes, attentionMemory: config.attentionMemory.rawValue,
                 kvReserveOutputTokens: config.kvReserveOutputTokens,
                 expertsLoadedFraction: usesBudget ? config.expertsLoadedFraction : nil,
-                period: emoe.map { $0.invocation.period } ?? (loop.policy is RandomLoader ? config.period : nil),
-                predictor: emoe?.predictor.name, predictorCallSeconds: emoe?.callSeconds, taskAware: emoe.map { $0.taskAware },
+                period: loop.policy.period,
+                predictor: predictor?.predictor, predictorCallSeconds: predictor?.callSeconds, taskAware: predictor?.taskAware,
                 secondsPerToken: config.secondsPerToken.map { "\($0)" } ?? "online", seed: config.seed),
             workload: workload,
             requests: Requests(completed: m.completed, rejected: m.rejected,
@@ -255,8 +255,8 @@ extension ServingReport {
                                allResidentBytesAtReferencePrompt: allAtPrompt, promptAtAllResidentMemory: promptAtAll,
                                batchGainAtAllResidentMemory: Double(batchAtAll) / Double(rb), promptGainAtAllResidentMemory: Double(promptAtAll) / Double(rp)),
             experts: Experts(loads: loop.state.residency.loads, loadedBytes: Double(loop.state.residency.loads) * memory.expertBytes,
-                             predictorCalls: emoe?.calls, predictorSkippedInsensitive: emoe?.skippedInsensitive, predictorSeconds: emoe?.predictorSeconds,
-                             predictorFiredOn: emoe.map { Array($0.firedOn.prefix(8)) }, prefetches: (loop.policy as? MoEInfinityLoader)?.prefetches,
+                             predictorCalls: predictor?.calls, predictorSkippedInsensitive: predictor?.skippedInsensitive, predictorSeconds: predictor?.seconds,
+                             predictorFiredOn: predictor?.firedOn, prefetches: loop.policy.prefetchCount,
                              selections: selections, rerouted: rerouted, reroutedFraction: fraction(rerouted, selections),
                              sensitiveSelections: sensitive, reroutedSensitive: reroutedSensitive, reroutedSensitiveFraction: fraction(reroutedSensitive, sensitive)),
             perTask: zip(config.tasks.tasks, m.perTask).map { task, t in

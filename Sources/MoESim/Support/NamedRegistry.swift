@@ -28,7 +28,9 @@ public struct NamedRegistry<Factory>: Sendable where Factory: Sendable {
     /// The entry, or an error naming the option and the known names.
     public func resolve(_ name: String, kind: String) throws -> Entry {
         guard let entry = entry(named: name) else {
-            throw MoESimError(field: option, "unknown \(kind) '\(name)'", hint: "known: \(names.joined(separator: ", "))")
+            let suggestion = NameMatching.closest(to: name, among: names)
+            throw MoESimError(field: option, "unknown \(kind) '\(name)'",
+                              hint: (suggestion.map { "did you mean '\($0)'? " } ?? "") + "known: \(names.joined(separator: ", "))")
         }
         return entry
     }
