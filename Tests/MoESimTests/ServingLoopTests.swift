@@ -217,6 +217,14 @@ struct ServingLoopTests {
         #expect(abs(m.memoryFreeAtRejectionBytes - 800) < 1e-3)
     }
 
+    /// `sim serve --trace` takes the model from the trace header, as `sim run` does (issue 15).
+    @Test func aReplayedTraceNamesItsModel() throws {
+        let trace = Fixtures.repositoryRoot.appendingPathComponent("traces/qwen3-30b-a3b-synth.moetrace.jsonl").path
+        let r = Fixtures.sim(["serve", "--trace", trace, "--trace-task", "COMP", "--requests", "2", "--gpus", "8", "--output-tokens", "2"])
+        #expect(r.out.hasPrefix("moe-sim serve: qwen3-30b-a3b "), "\(r.err)")
+        #expect(r.code == 0, "\(r.err)")
+    }
+
     /// A serving run in which no request completes prints its report, says why, and fails (issue 15).
     @Test func aRunThatCompletesNothingFailsWithTheReason() throws {
         let r = Fixtures.sim(["serve", "--requests", "2", "--prompt-tokens", "8", "--output-tokens", "2", "--kv-reserve-output", "10000000"])

@@ -3,7 +3,7 @@ import Foundation
 /// `sim serve`: request-level serving simulation (continuous batching, SLOs, eMoE's predictor-driven loading).
 public enum ServeCommand {
     public static let options: [OptionSpec] = [
-        OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "mixtral-8x7b"),
+        OptionSpec("model", value: "NAME|FILE", "model spec (`sim models`)", default: "the trace header's model with --trace; else mixtral-8x7b"),
         OptionSpec("quant", value: "NAME", "quantization (`sim models show M`)", default: "the model's default (fp16 for Mixtral)"),
         OptionSpec("hardware", value: "NAME|FILE", "device preset (`sim hardware list`)", default: "a100-40g-pcie"),
         OptionSpec("gpus", value: "N", "identical devices: memory adds up, attention is tensor-parallel, experts spread over them", default: "4 (eMoE's 4x A100 40 GB)"),
@@ -114,7 +114,10 @@ public enum ServeCommand {
 
     public static func simulate(_ args: ParsedArguments) throws -> ServingReport {
         let overrides = try PresetOverrides.parse(args.all("set"))
-        let model = try ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b", overrides: overrides)
+        // A replayed trace names its model in its header, as for `sim run`; without one, eMoE's Mixtral.
+        let model = try args.value("trace").map { path in
+            try ModelCatalog.resolve(args.value("model"), for: try openTrace(path: path).header, tracePath: path, overrides: overrides)
+        } ?? ModelCatalog.resolve(args.value("model") ?? "mixtral-8x7b", overrides: overrides)
         let tasks = try ServingTaskCatalog.resolve(args.value("tasks") ?? "emoe-five-tasks")
         let hardware = try HardwareCatalog.resolve(args.value("hardware") ?? "a100-40g-pcie", overrides: overrides)
         var config = ServingConfig(model: model, hardware: hardware,
