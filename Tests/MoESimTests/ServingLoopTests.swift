@@ -225,6 +225,19 @@ struct ServingLoopTests {
         #expect(r.code == 0, "\(r.err)")
     }
 
+    /// `sim serve --csv`: one header and one row, as `sim run --csv` (issue 15: one CLI grammar).
+    @Test func csvIsOneHeaderAndOneRow() throws {
+        let r = Fixtures.sim(["serve", "--requests", "3", "--prompt-tokens", "8", "--output-tokens", "3", "--csv"])
+        #expect(r.code == 0, "\(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        let header = lines[0].split(separator: ",").map(String.init), row = lines[1].split(separator: ",", omittingEmptySubsequences: false)
+        #expect(header.count == row.count)
+        #expect(row[header.firstIndex(of: "completed")!] == "3")
+        #expect(row[header.firstIndex(of: "policy")!] == "all-resident")
+        #expect(Fixtures.sim(["serve", "--requests", "3", "--csv", "--json"]).code != 0)
+    }
+
     /// A serving run in which no request completes prints its report, says why, and fails (issue 15).
     @Test func aRunThatCompletesNothingFailsWithTheReason() throws {
         let r = Fixtures.sim(["serve", "--requests", "2", "--prompt-tokens", "8", "--output-tokens", "2", "--kv-reserve-output", "10000000"])

@@ -37,6 +37,7 @@ public enum ServeCommand {
         OptionSpec("kv-reserve-output", value: "N", "KV cache reserved per request: its prompt plus N generated tokens", default: "1000"),
         OptionSpec("seconds-per-token", value: "C", "eMoE scheduler's c (Eq. 3)", default: "measured online: busy seconds per processed token"),
         OptionSpec("json", "print the full report as JSON"),
+        OptionSpec("csv", "print one CSV header and row: configuration and headline numbers (as `sim run --csv`)"),
         OptionSpec.presetOverrides,
         OptionSpec("help", "show this help"),
     ]
@@ -95,7 +96,9 @@ public enum ServeCommand {
         if args.has("help") { out += help + "\n"; return }
         guard args.positionals.isEmpty else { throw MoESimError("unexpected argument '\(args.positionals[0])'", hint: "see `sim serve --help`") }
         let report = try simulate(args)
-        out += args.has("json") ? try ServingReportFormatter.json(report) : ServingReportFormatter.text(report)
+        guard !(args.has("json") && args.has("csv")) else { throw MoESimError(field: "--csv", "choose one of --json and --csv") }
+        out += args.has("json") ? try ServingReportFormatter.json(report)
+            : args.has("csv") ? ServingReportFormatter.csv(report) : ServingReportFormatter.text(report)
         // The report is printed; a run that served nothing still fails, so scripts and sweeps cannot take it for a result.
         if report.requests.completed == 0 {
             throw MoESimError("no request completed: \(report.requests.rejected) rejected" + (report.requests.rejectedBecause.map { ", because \($0)" } ?? ""),

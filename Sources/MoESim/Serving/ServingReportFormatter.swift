@@ -4,6 +4,25 @@ import Foundation
 public enum ServingReportFormatter {
     public static func json(_ r: ServingReport) throws -> String { try ReportEncoding.json(r) }
 
+    /// One header line and one row: the configuration and the headline numbers (every figure is in `--json`). Seconds,
+    /// bytes and fractions, as in `sim run --csv`.
+    public static func csv(_ r: ServingReport) -> String {
+        func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        let c = r.configuration, l = r.latency
+        let columns: [(String, String)] = [
+            ("model", c.model), ("quantization", c.quantization), ("hardware", c.hardware), ("gpus", "\(c.gpus)"), ("runtime", c.runtime),
+            ("policy", c.policy), ("scheduler", c.scheduler), ("requests", "\(r.workload.requests)"), ("rate_per_second", f(r.workload.ratePerSecond)),
+            ("completed", "\(r.requests.completed)"), ("rejected", "\(r.requests.rejected)"),
+            ("e2e_p50_s", f(l.endToEnd?.p50Seconds)), ("e2e_p99_s", f(l.endToEnd?.p99Seconds)),
+            ("ttft_p50_s", f(l.timeToFirstToken?.p50Seconds)), ("ttft_p99_s", f(l.timeToFirstToken?.p99Seconds)),
+            ("tpot_mean_s", f(l.timePerOutputToken?.meanSeconds)), ("slo_attainment", f(r.slo.attainment)),
+            ("output_tokens_per_second", f(r.throughput.outputTokensPerSecond)), ("makespan_s", f(r.throughput.makespanSeconds)),
+            ("peak_bytes", f(r.memory.peakBytes)), ("expert_loads", "\(r.experts.loads)"),
+        ]
+        return columns.map { ReportFormatter.csvField($0.0) }.joined(separator: ",") + "\n"
+            + columns.map { ReportFormatter.csvField($0.1) }.joined(separator: ",") + "\n"
+    }
+
     static func s(_ v: Double?) -> String { v.map { String(format: "%.3f s", $0) } ?? "-" }
     static func ms(_ v: Double?) -> String { v.map { String(format: "%.1f ms", $0 * 1000) } ?? "-" }
     static func pct(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0 * 100) } ?? "-" }
